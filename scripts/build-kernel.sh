@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Fetches the newest linux-source-7.3 from trixie-backports (download-only, private apt
+# configuration), configures it from allnoconfig + kvm_guest.config + qemu/kernel.config,
+# and builds bzImage, the modules and tools/testing/cxl (cxl_test).
+#
+# Results are cached under $LAB_CACHE/kernel, keyed on kernel version, config fragment and
+# toolchain; a warm run only checks the key. The build tree (KDIR for out-of-tree modules) is
+# kept per kernel version, so a changed fragment or toolchain rebuilds only what changed.
+#
+# Prints the artifact directory on stdout.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+require_supported_series
+PACKAGE=linux-source-$LAB_KERNEL_SERIES
+APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
+FRAGMENT=$LAB_ROOT/qemu/kernel.config
+
+apt_private() {
+	local tool=$1
+	shift
+	"$tool" -q -o Dir::Etc::SourceList="$APT_DIR/sources.list" -o APT::Sandbox::User=root \
+		-o Dir::Etc::SourceParts="$APT_DIR/empty" -o Dir::Etc::Preferences=/nonexistent \
+		-o Dir::Etc::PreferencesParts="$APT_DIR/empty" \
+		-o Dir::State="$APT_DIR/state" -o Dir::State::status="$APT_DIR/state/status" \
+		-o Dir::Cache="$APT_DIR/cache" -o APT::Get::List-Cleanup=0 "$@"
+}
+
+# Newest source package of the series; its .deb is downloaded once per version.
+fetch_source() {
+	mkdir -p "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs" "$APT_DIR/empty"
+	touch "$APT_DIR/state/status"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $LAB_KERNEL_SUITE main" \
+		>"$APT_DIR/sources.list"
+	# The index is refreshed at most daily; an offline warm run reuses it.
+	if [ -z "$(find "$APT_DIR/state" -name .updated -mtime -1 2>/dev/null)" ]; then
+		if apt_private apt-get update >"$APT_DIR/update.log" 2>&1; then
+			touch "$APT_DIR/state/.updated"
+		elif ! ls "$APT_DIR"/debs/"${PACKAGE}"_*.deb >/dev/null 2>&1; then
+			die "apt-get update for $LAB_KERNEL_SUITE failed (see $APT_DIR/update.log)"
+		else
+			log "apt-get update failed; using the cached $PACKAGE"
+		fi
+	fi
+	local version
+	version=$(apt_private apt-cache show "$PACKAGE" 2>/dev/null |
+		sed -n 's/^Version: //p' | sort -V | tail -n1) || true
+	if [ -z "$version" ]; then
+		version=$(find "$APT_DIR/debs" -name "${PACKAGE}_*.deb" -printf '%f\n' 2>/dev/null |
+			sed 's/^[^_]*_\([^_]*\)_.*/\1/' | sort -V | tail -n1)
+		[ -n "$version" ] || die "kernel package $PACKAGE is not available from $LAB_KERNEL_SUITE"
+	fi
+	case "$version" in
+	"$LAB_KERNEL_SERIES".* | "$LAB_KERNEL_SERIES"~* | "$LAB_KERNEL_SERIES"-*) ;;
+	*) die "$PACKAGE version $version is not a $LAB_KERNEL_SERIES.x kernel" ;;
+	esac
+	local deb=$APT_DIR/debs/${PACKAGE}_${version}_all.deb
+	if [ ! -s "$deb" ]; then
+		log "downloading $PACKAGE $version"
+		(cd "$APT_DIR/debs.tmp" 2>/dev/null || mkdir -p "$APT_DIR/debs.tmp" && cd "$APT_DIR/debs.tmp" &&
+			rm -f ./*.deb && apt_private apt-get download "$PACKAGE=$version" >/dev/null &&
+			mv ./*.deb "$deb") || die "download of $PACKAGE=$version failed"
+		[ -s "$deb" ] || die "download of $PACKAGE=$version left no $deb"
+	fi
+	echo "$version $deb"
+}
+
+extract_source() {
+	local version=$1 deb=$2 tree=$3
+	[ -f "$tree/.lab-extracted" ] && return 0
+	log "extracting $PACKAGE $version into $tree"
+	local tmp=$tree.tmp
+	rm -rf "$tmp" "$tree"
+	mkdir -p "$tmp/deb"
+	dpkg-deb -x "$deb" "$tmp/deb"
+	local tarball
+	tarball=$(find "$tmp/deb/usr/src" -maxdepth 1 -name "$PACKAGE.tar.*" | head -n1)
+	[ -n "$tarball" ] || die "$deb holds no $PACKAGE tarball"
+	tar -xf "$tarball" -C "$tmp"
+	mv "$tmp/$PACKAGE" "$tree"
+	rm -rf "$tmp"
+	local v p
+	v=$(sed -n 's/^VERSION = //p' "$tree/Makefile")
+	p=$(sed -n 's/^PATCHLEVEL = //p' "$tree/Makefile")
+	[ "$v.$p" = "$LAB_KERNEL_SERIES" ] || die "$deb holds kernel $v.$p, not $LAB_KERNEL_SERIES"
+	touch "$tree/.lab-extracted"
+}
+
+toolchain_id() {
+	gcc --version | head -n1
+	rustc --version
+	bindgen --version
+	"$LIBCLANG_PATH/../bin/clang" --version 2>/dev/null | head -n1 || echo libclang-19
+}
+
+configure() {
+	local tree=$1
+	make -C "$tree" -s allnoconfig >/dev/null
+	cat "$tree/kernel/configs/kvm_guest.config" "$FRAGMENT" >>"$tree/.config"
+	make -C "$tree" -s olddefconfig >/dev/null 2>"$tree/.lab-olddefconfig.log" ||
+		die "olddefconfig failed (see $tree/.lab-olddefconfig.log)"
+	# Every option the fragment asks for must hold; name the ones that do not.
+	local bad=() line sym want got
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) sym=${line%%=*} want=${line#*=} ;;
+		"# CONFIG_"*" is not set") sym=${line#\# } sym=${sym%% *} want=n ;;
+		*) continue ;;
+		esac
+		got=$(grep -E "^$sym=" "$tree/.config" | cut -d= -f2- || true)
+		[ -n "$got" ] || got=n
+		[ "$got" = "$want" ] || bad+=("$sym=$want (got $got)")
+	done <"$FRAGMENT"
+	[ ${#bad[@]} -eq 0 ] || die "kernel config does not hold: ${bad[*]}"
+}
+
+build() {
+	local tree=$1 art=$2 version=$3
+	local t0
+	t0=$(now)
+	make -C "$tree" -j"$LAB_JOBS" -s bzImage modules >"$art.build.log" 2>&1 ||
+		{ tail -n 30 "$art.build.log" >&2; die "kernel build failed (see $art.build.log)"; }
+	local kernel_seconds=$(($(now) - t0))
+	local krel
+	krel=$(make -C "$tree" -s kernelrelease)
+	rm -rf "$art.tmp"
+	mkdir -p "$art.tmp/modules" "$art.tmp/cxl_test-modules"
+	make -C "$tree" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
+		die "modules_install failed (see $art.build.log)"
+	# cxl_test rebuilds the cxl_* and dax_hmem modules with mocks; they install to updates/.
+	t0=$(now)
+	make -C "$tree" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
+		{ tail -n 30 "$art.build.log" >&2; die "cxl_test build failed (see $art.build.log)"; }
+	make -C "$tree" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
+		modules_install >>"$art.build.log" 2>&1 || die "cxl_test modules_install failed"
+	local cxl_test_seconds=$(($(now) - t0))
+	cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$art.tmp/"
+	rm -f "$art.tmp"/modules/lib/modules/*/build "$art.tmp"/modules/lib/modules/*/source
+	cat >"$art.tmp/kernel.env" <<ENV
+KERNEL_PACKAGE=$PACKAGE
+KERNEL_PACKAGE_VERSION=$version
+KERNEL_RELEASE=$krel
+KDIR=$tree
+BUILD_SECONDS=$kernel_seconds
+CXL_TEST_BUILD_SECONDS=$cxl_test_seconds
+ENV
+	rm -rf "$art"
+	mv "$art.tmp" "$art"
+	mv "$art.build.log" "$art/build.log"
+}
+
+read -r version deb < <(fetch_source) || exit 1
+[ -n "${version:-}" ] || exit 1
+tree=$LAB_CACHE/kernel/$PACKAGE-$version
+extract_source "$version" "$deb" "$tree"
+key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "$FRAGMENT"; toolchain_id) |
+	sha256sum | cut -c1-16)
+art=$LAB_CACHE/kernel/artifacts-$key
+if [ -f "$art/kernel.env" ]; then
+	log "kernel $version cached ($art)"
+else
+	log "building $PACKAGE $version (key $key)"
+	configure "$tree"
+	build "$tree" "$art" "$version"
+	. "$art/kernel.env"
+	log "built $KERNEL_RELEASE: kernel ${BUILD_SECONDS}s, cxl_test ${CXL_TEST_BUILD_SECONDS}s"
+fi
+ln -sfn "$art" "$LAB_CACHE/kernel/current"
+echo "$art"

@@ -1,0 +1,173 @@
+# Guest library: sourced by /init and available to every scenario stage.
+# shellcheck shell=sh
+
+LAB_IN=/lab/in
+LAB_OUT=/lab/out
+# Each stage owns a 64 MiB slot of the output disk; the host reads stage N at (N-1)*64 MiB.
+LAB_SLOT_MIB=64
+
+lab_log() {
+	echo "lab: $*" >/dev/console
+}
+
+lab_cmdline_value() {
+	for word in $(cat /proc/cmdline); do
+		case "$word" in "$1="*) echo "${word#*=}" ;; esac
+	done
+}
+
+# The disk the host attached with serial $1.
+lab_disk() {
+	for d in /sys/block/vd*; do
+		[ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && echo "/dev/${d##*/}" && return 0
+	done
+	return 1
+}
+
+# Load drivers for the devices present at boot, as udev's coldplug pass does.
+lab_coldplug() {
+	echo /sbin/mdev >/proc/sys/kernel/hotplug
+	find /sys/devices -name modalias 2>/dev/null | while read -r f; do
+		alias=$(cat "$f" 2>/dev/null) && [ -n "$alias" ] && modprobe -b -q "$alias"
+	done
+}
+
+# True while a module load started by autoload is still running.
+lab_loading_modules() {
+	for c in /proc/[0-9]*/comm; do
+		case "$(cat "$c" 2>/dev/null)" in modprobe | kmod | mdev) return 0 ;; esac
+	done
+	return 1
+}
+
+# Wait until module autoload is quiet: no modprobe running and /proc/modules unchanged
+# for two seconds (bounded by $1 seconds, default 60).
+lab_settle() {
+	limit=${1:-60}
+	last=
+	stable=0
+	while [ "$limit" -gt 0 ]; do
+		now=$(cat /proc/modules | cut -d' ' -f1,5 | sort | md5sum)
+		if [ "$now" = "$last" ] && ! lab_loading_modules; then
+			stable=$((stable + 1))
+			[ "$stable" -ge 2 ] && return 0
+		else
+			stable=0
+		fi
+		last=$now
+		sleep 1
+		limit=$((limit - 1))
+	done
+	lab_log "settle: module autoload still busy"
+	return 1
+}
+
+# The endpoint decoder of memdev $1 (for example mem0 -> decoder3.0).
+lab_endpoint_decoder() {
+	for ep in /sys/bus/cxl/devices/endpoint*; do
+		[ "$(basename "$(readlink "$ep/uport")")" = "$1" ] && echo "decoder${ep##*endpoint}.0" && return 0
+	done
+	return 1
+}
+
+# Create and commit a RAM region through the kernel's sysfs ABI (bookworm's cxl 76.1
+# cannot create RAM regions). Usage: lab_create_ram_region ROOT_DECODER SIZE_PER_DEV MEMDEV...
+# Memdevs must be given in the root decoder's target order. Prints the region name.
+lab_create_ram_region() {
+	root=/sys/bus/cxl/devices/$1
+	per_dev=$2
+	shift 2
+	ways=$#
+	region=$(cat "$root/create_ram_region") || return 1
+	echo "$region" >"$root/create_ram_region" || return 1
+	r=/sys/bus/cxl/devices/$region
+	echo 256 >"$r/interleave_granularity" || return 1
+	echo "$ways" >"$r/interleave_ways" || return 1
+	echo $((per_dev * ways)) >"$r/size" || return 1
+	pos=0
+	for memdev in "$@"; do
+		dec=$(lab_endpoint_decoder "$memdev") || return 1
+		echo ram >"/sys/bus/cxl/devices/$dec/mode" || return 1
+		echo "$per_dev" >"/sys/bus/cxl/devices/$dec/dpa_size" || return 1
+		echo "$dec" >"$r/target$pos" || return 1
+		pos=$((pos + 1))
+	done
+	echo 1 >"$r/commit" || return 1
+	echo "$region" >/sys/bus/cxl/drivers/cxl_region/bind || return 1
+	echo "$region"
+}
+
+# memmap= argument that lays Soft Reserved exactly over CXL region $1.
+lab_memmap_over_region() {
+	r=/sys/bus/cxl/devices/$1
+	printf 'memmap=%s%%%s+0xefffffff\n' "$(cat "$r/size")" "$(cat "$r/resource")"
+}
+
+# Record this stage, then kexec into the next one with the same kernel and initrd and the
+# host's base arguments plus "$@". Committed decoders survive kexec, as after a BIOS.
+lab_kexec() {
+	next=$((LAB_STAGE + 1))
+	args="$(cat "$LAB_IN/base-cmdline") lab.stage=$next $*"
+	lab_finish_stage
+	lab_log "kexec into stage $next: $args"
+	exec kexec-file "$LAB_IN/bzImage" "$LAB_IN/initrd.cpio" "$args"
+}
+
+lab_collect() {
+	o=$LAB_OUT
+	cat /proc/iomem >"$o/proc-iomem.txt"
+	cat /proc/modules >"$o/proc-modules.txt"
+	cat /proc/cmdline >"$o/cmdline.txt"
+	cxl list -v >"$o/cxl-list.json" 2>"$o/cxl-list.err"
+	cxl list -R >"$o/cxl-list-regions.json" 2>>"$o/cxl-list.err"
+	daxctl list -R >"$o/daxctl-list-regions.json" 2>"$o/daxctl-list.err"
+	daxctl list -RD >"$o/daxctl-list.json" 2>>"$o/daxctl-list.err"
+	# One line per dax device: name, sysfs path, region start, region size, device size.
+	for d in /sys/bus/dax/devices/*; do
+		[ -e "$d" ] || continue
+		p=$(readlink -f "$d")
+		printf '%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "${p#/sys/devices}" \
+			"$(cat "$d/resource")" "$(cat "$p/../dax_region/size" 2>/dev/null)" \
+			"$(cat "$d/size")"
+	done >"$o/dax-devices.tsv"
+	for d in /sys/bus/platform/devices/hmem*; do
+		[ -e "$d" ] && p=$(readlink -f "$d") && echo "${p#/sys/devices}"
+	done >"$o/hmem-devices.txt"
+	if [ -w /sys/kernel/debug/kmemleak ]; then
+		echo scan >/sys/kernel/debug/kmemleak
+		cat /sys/kernel/debug/kmemleak >"$o/kmemleak.txt"
+	else
+		echo "kmemleak unavailable" >"$o/kmemleak.txt"
+	fi
+	dmesg >"$o/dmesg.txt"
+}
+
+# Write this stage's results into its slot on the output disk.
+lab_finish_stage() {
+	lab_collect
+	out=$(lab_disk labout) || { lab_log "no output disk"; return 1; }
+	tar -cf /tmp/stage.tar -C "$LAB_OUT" .
+	dd if=/tmp/stage.tar of="$out" bs=1M seek=$(((LAB_STAGE - 1) * LAB_SLOT_MIB)) 2>/dev/null
+	sync
+	lab_log "stage $LAB_STAGE results written"
+}
+
+lab_main() {
+	LAB_STAGE=$(lab_cmdline_value lab.stage)
+	LAB_STAGE=${LAB_STAGE:-1}
+	mkdir -p "$LAB_IN" "$LAB_OUT"
+	in=$(lab_disk labin) || { lab_log "no input disk"; poweroff -f; }
+	tar -xf "$in" -C "$LAB_IN" || { lab_log "bad input disk"; poweroff -f; }
+	# The scenario defines stage1, stage2, ... and may set LAB_AUTOLOAD=0 to drive module
+	# loading itself.
+	LAB_AUTOLOAD=1
+	. "$LAB_IN/scenario.sh"
+	[ "$LAB_AUTOLOAD" = 1 ] && lab_coldplug
+	lab_settle
+	lab_log "stage $LAB_STAGE: running"
+	(set -x; "stage$LAB_STAGE") >"$LAB_OUT/steps.log" 2>&1
+	echo $? >"$LAB_OUT/steps.rc"
+	lab_settle
+	lab_finish_stage
+	poweroff -f
+}
