@@ -1,0 +1,1 @@
+"""The dax_hmem lab: scenarios, guest runs in QEMU, and their analysis."""

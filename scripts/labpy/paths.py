@@ -1,0 +1,11 @@
+"""Where the lab finds its inputs and keeps its heavy outputs."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+TOPOLOGIES = ROOT / "qemu" / "topologies"
+SCENARIOS = ROOT / "qemu" / "scenarios"
+CACHE = Path(os.environ.get("LAB_CACHE", "/var/cache/dax-hmem-lab"))
+KERNEL = CACHE / "kernel" / "current"

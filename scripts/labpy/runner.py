@@ -1,0 +1,142 @@
+"""Runs (scenario, driver) pairs and writes each run's directory and summary."""
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from . import analysis, guest, paths
+from .errors import LabError
+
+BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 memhp_default_state=offline "
+                "log_buf_len=4M dax_hmem.dyndbg=+p")
+SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
+DISCOVERY_TIMEOUT = 180
+
+
+def _qemu_version():
+    out = subprocess.run([guest.QEMU, "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0] if out else "?"
+
+
+class Lab:
+    def __init__(self, kernel, out_dir, timeout=None):
+        self.kernel = kernel
+        self.out = Path(out_dir)
+        self.work = self.out / ".work"
+        self.timeout = timeout
+        self._initrds = {}
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def initrd(self, driver, modules):
+        key = (driver.name, modules)
+        if key not in self._initrds:
+            self.work.mkdir(parents=True, exist_ok=True)
+            path = self.work / f"initrd-{driver.name}-{modules}.cpio"
+            overlays = driver.overlays(self.kernel, modules, self.work)
+            done = subprocess.run([str(paths.SCRIPTS / "build-initramfs.sh"), str(self.kernel.root),
+                                   str(path), *map(str, overlays)], capture_output=True, text=True)
+            if done.returncode:
+                raise LabError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
+                               else "initramfs build failed")
+            self._initrds[key] = path
+        return self._initrds[key]
+
+    def windows(self, topology):
+        """{index: (start, size)} of the topology's CXL windows, learned once from a
+        discovery boot and cached per topology, QEMU and kernel."""
+        if not topology.cxl:
+            return {}
+        key = hashlib.sha256(json.dumps([topology.qemu_args(), _qemu_version(), str(self.kernel.root)])
+                             .encode()).hexdigest()[:16]
+        cache = paths.CACHE / "windows" / f"{topology.name}-{key}.json"
+        if cache.exists():
+            return {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}
+        from .drivers import CDriver
+        run_dir = self.work / f"discover-{topology.name}"
+        script = ("stage1() {\n  for d in /sys/bus/cxl/devices/decoder0.*; do\n"
+                  "    echo \"${d##*.} $(cat $d/start) $(cat $d/size)\"\n"
+                  "  done > $LAB_OUT/windows.txt\n}\n")
+        result = guest.run(kernel=self.kernel, initrd=self.initrd(CDriver(), "in-tree"), topology=topology,
+                           cmdline=BASE_CMDLINE + " lab.stage=1",
+                           files={"scenario.sh": script, "base-cmdline": BASE_CMDLINE},
+                           stages=1, timeout=DISCOVERY_TIMEOUT, run_dir=run_dir)
+        if result.timed_out or not result.stages:
+            raise LabError(f"window discovery for topology {topology.name} failed "
+                           f"(console log: {run_dir / 'console.log'})")
+        found = {}
+        for line in result.stages[0].get("windows.txt", "").splitlines():
+            idx, start, size = line.split()
+            found[int(idx)] = (int(start, 0), int(size, 0))
+        if not found:
+            raise LabError(f"topology {topology.name} has cxl=true but no CXL window was found")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(found))
+        return found
+
+    def memmap_args(self, scenario):
+        args = []
+        windows = None
+        for sr in scenario.soft_reserved:
+            if sr.kind == "window":
+                windows = windows if windows is not None else self.windows(scenario.topology)
+                if sr.window not in windows:
+                    raise LabError(f"scenario {scenario.name}: topology has no CXL window {sr.window}")
+                start, size = windows[sr.window]
+                if sr.offset + sr.size > size:
+                    raise LabError(f"scenario {scenario.name}: Soft Reserved exceeds window {sr.window}")
+                args.append(f"memmap={sr.size:#x}%{start + sr.offset:#x}+{SR_TYPE}")
+            elif sr.kind == "address":
+                old = "-1" if sr.retype else ""
+                args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
+        return args
+
+    # -- one run -----------------------------------------------------------------------
+
+    def run(self, scenario, driver):
+        run_dir = self.out / scenario.name / driver.name
+        summary = {"scenario": scenario.name, "driver": driver.name, "description": scenario.description,
+                   "kernel": self.kernel.package_version, "topology": scenario.topology.name,
+                   "modules": scenario.modules, "run_dir": str(run_dir),
+                   "expected": [{"owner": e.owner, "decisions": list(e.decisions)} for e in scenario.expect]}
+        start = time.monotonic()
+        try:
+            summary.update(self._run(scenario, driver, run_dir))
+        except LabError as e:
+            summary.update(status="error", failures=[str(e)], ranges=[])
+        summary["seconds"] = round(time.monotonic() - start, 1)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _run(self, scenario, driver, run_dir):
+        if run_dir.exists():
+            for old in sorted(run_dir.rglob("*"), reverse=True):
+                old.rmdir() if old.is_dir() else old.unlink()
+        base = f"{BASE_CMDLINE} {scenario.kernel_args}".strip()
+        cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
+        initrd = self.initrd(driver, scenario.modules)
+        script = f"LAB_AUTOLOAD={int(scenario.autoload)}\n" + "".join(
+            f"stage{i}() {{\n:\n{body}\n}}\n" for i, body in enumerate(scenario.stages, 1))
+        files = {"scenario.sh": script, "base-cmdline": base}
+        if len(scenario.stages) > 1:
+            files.update({"bzImage": self.kernel.bzimage, "initrd.cpio": initrd})
+        timeout = self.timeout or scenario.timeout
+        result = guest.run(kernel=self.kernel, initrd=initrd, topology=scenario.topology, cmdline=cmdline,
+                           files=files, stages=len(scenario.stages), timeout=timeout, run_dir=run_dir)
+        for i, files_of_stage in enumerate(result.stages, 1):
+            stage_dir = run_dir if i == len(scenario.stages) else run_dir / f"stage{i}"
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            for name, text in files_of_stage.items():
+                (stage_dir / name).write_text(text)
+        final = dict(result.stages[-1]) if len(result.stages) == len(scenario.stages) else {}
+        final["console.log"] = result.console
+        ranges, failures = analysis.evaluate(scenario, final, result.stages)
+        status = "pass" if not failures else "fail"
+        if result.timed_out:
+            status = "timeout"
+            failures.insert(0, f"guest timed out after {timeout} s (console log: {run_dir / 'console.log'})")
+        return {"status": status, "failures": failures, "guest_seconds": round(result.seconds, 1),
+                "ranges": [dict(r, start=f"{r['start']:#x}", end=f"{r['end']:#x}") for r in ranges]}

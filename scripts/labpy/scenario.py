@@ -1,0 +1,179 @@
+"""Scenarios and topologies: small TOML files under qemu/, validated on load.
+
+A topology says how QEMU is started. A scenario names a topology, the module set, where
+Soft Reserved lies, the guest steps of each stage, and the outcome 7.3 predicts for each
+Soft Reserved range, in address order.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import LabError
+
+OWNERS = ("hmem", "cxl", "none")
+DECISIONS = (
+    "await CXL initial probe",
+    "deferring range to CXL",
+    "CXL claims resource, dropping",
+    "CXL did not claim resource, registering",
+)
+MODULE_SETS = ("in-tree", "cxl_test")
+
+
+def parse_size(text):
+    """memparse-style size: 0x..., or a number with K/M/G."""
+    m = re.fullmatch(r"(0x[0-9a-fA-F]+|\d+)([KMG]?)", str(text).strip())
+    if not m:
+        raise LabError(f"bad size {text!r}")
+    return int(m.group(1), 0) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    description: str
+    memory: str
+    cpu: str
+    machine: tuple
+    args: tuple
+    cxl: bool
+
+    def qemu_args(self):
+        # QEMU wants all cxl-fmw.* properties in one -machine option.
+        machine = ",".join(["q35", "cxl=on"] * self.cxl + ["q35"] * (not self.cxl) + list(self.machine))
+        return ["-machine", machine, "-cpu", self.cpu, "-smp", "2", "-m", self.memory, *self.args]
+
+
+@dataclass(frozen=True)
+class SoftReserved:
+    """One Soft Reserved range. kind is one of:
+    window: memmap= over window N (learned from the topology) at offset, of size;
+    address: memmap= at a fixed address; retype=true turns RAM into Soft Reserved;
+    region: a stage script lays it over a CXL region it committed (lab_memmap_over_region);
+    cxl_test: mocked by cxl_test hmem_test=1 over the first half of CXL Window 0.
+    """
+
+    kind: str
+    window: int = 0
+    offset: int = 0
+    address: int = 0
+    size: int = 0
+    retype: bool = False
+
+
+@dataclass(frozen=True)
+class Expectation:
+    owner: str
+    decisions: tuple
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    topology: Topology
+    modules: str
+    kernel_args: str
+    timeout: int
+    soft_reserved: list
+    stages: list
+    autoload: bool
+    expect: list
+    tags: tuple = field(default_factory=tuple)
+
+
+def _table(path, kind):
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"{kind} file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise LabError(f"{path}: {e}") from None
+
+
+def _check_keys(path, table, allowed):
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise LabError(f"{path}: unknown key(s) {', '.join(unknown)}")
+
+
+def load_topology(name, directory=None):
+    path = (directory or paths.TOPOLOGIES) / f"{name}.toml"
+    t = _table(path, "topology")
+    _check_keys(path, t, {"description", "memory", "cpu", "machine", "args", "cxl"})
+    return Topology(
+        name=name,
+        description=t.get("description", ""),
+        memory=t.get("memory", "2G"),
+        cpu=t.get("cpu", "max,hypervisor=off"),
+        machine=tuple(t.get("machine", [])),
+        args=tuple(t.get("args", [])),
+        cxl=bool(t.get("cxl", True)),
+    )
+
+
+def _soft_reserved(path, entry):
+    kinds = [k for k in ("window", "address", "region", "cxl_test") if k in entry]
+    if len(kinds) != 1:
+        raise LabError(f"{path}: soft_reserved entry needs exactly one of window, address, region, cxl_test")
+    kind = kinds[0]
+    _check_keys(path, entry, {"window", "offset", "address", "size", "retype", "region", "cxl_test"})
+    sr = SoftReserved(
+        kind=kind,
+        window=int(entry.get("window", 0)),
+        offset=parse_size(entry.get("offset", 0)),
+        address=parse_size(entry.get("address", 0)),
+        size=parse_size(entry["size"]) if "size" in entry else 0,
+        retype=bool(entry.get("retype", False)),
+    )
+    if kind in ("window", "address") and not sr.size:
+        raise LabError(f"{path}: a {kind} soft_reserved entry needs a size")
+    return sr
+
+
+def load_scenario(name, directory=None, topologies=None):
+    path = (directory or paths.SCENARIOS) / f"{name}.toml"
+    if not path.exists():
+        raise LabError(f"unknown scenario '{name}' (known: {', '.join(scenario_names(directory))})")
+    t = _table(path, "scenario")
+    stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
+    _check_keys(path, t, {"description", "topology", "modules", "kernel_args", "timeout",
+                          "soft_reserved", "autoload", "expect", "tags", *stage_keys})
+    if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
+        raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
+    modules = t.get("modules", "in-tree")
+    if modules not in MODULE_SETS:
+        raise LabError(f"{path}: modules must be one of {', '.join(MODULE_SETS)}")
+    if "topology" not in t:
+        raise LabError(f"{path}: no topology")
+    expect = []
+    for e in t.get("expect", []):
+        _check_keys(path, e, {"owner", "decisions"})
+        if e.get("owner") not in OWNERS:
+            raise LabError(f"{path}: expect.owner must be one of {', '.join(OWNERS)}")
+        for d in e.get("decisions", []):
+            if d not in DECISIONS:
+                raise LabError(f"{path}: unknown decision line {d!r}")
+        expect.append(Expectation(e["owner"], tuple(e.get("decisions", []))))
+    if not expect:
+        raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range")
+    return Scenario(
+        name=name,
+        description=t.get("description", ""),
+        topology=load_topology(t["topology"], topologies),
+        modules=modules,
+        kernel_args=t.get("kernel_args", ""),
+        timeout=int(t.get("timeout", 240)),
+        soft_reserved=[_soft_reserved(path, e) for e in t.get("soft_reserved", [])],
+        stages=[t[k] for k in stage_keys] or [""],
+        autoload=bool(t.get("autoload", True)),
+        expect=expect,
+        tags=tuple(t.get("tags", [])),
+    )
+
+
+def scenario_names(directory=None):
+    return sorted(p.stem for p in (directory or paths.SCENARIOS).glob("*.toml"))
