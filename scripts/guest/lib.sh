@@ -108,6 +108,7 @@ lab_memmap_over_region() {
 lab_kexec() {
 	next=$((LAB_STAGE + 1))
 	args="$(cat "$LAB_IN/base-cmdline") lab.stage=$next $*"
+	echo kexec >"$LAB_OUT/steps.rc"
 	lab_finish_stage
 	lab_log "kexec into stage $next: $args"
 	exec kexec-file "$LAB_IN/bzImage" "$LAB_IN/initrd.cpio" "$args"
