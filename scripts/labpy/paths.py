@@ -8,4 +8,5 @@ SCRIPTS = ROOT / "scripts"
 TOPOLOGIES = ROOT / "qemu" / "topologies"
 SCENARIOS = ROOT / "qemu" / "scenarios"
 CACHE = Path(os.environ.get("LAB_CACHE", "/var/cache/dax-hmem-lab"))
-KERNEL = CACHE / "kernel" / "current"
+# LAB_KERNEL selects other kernel artifacts (a non-debug kernel for benchmarks, say).
+KERNEL = Path(os.environ.get("LAB_KERNEL", CACHE / "kernel" / "current"))

@@ -1,0 +1,128 @@
+"""The analysis must fail runs that miss their expectation: every check here has a wrong
+input that it rejects."""
+
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labpy import analysis  # noqa: E402
+from labpy.scenario import Expectation, Scenario, SoftReserved, Topology  # noqa: E402
+
+SR_LINE = "[    0.000000] user: [mem 0x0000000110000000-0x000000011fffffff]  soft reserved\n"
+AWAIT = ("[    4.4] hmem_platform hmem_platform.0: await CXL initial probe: "
+         "[mem 0x110000000-0x11fffffff flags 0x80000200]\n")
+REGISTER = ("[    4.5] hmem_platform hmem_platform.0: CXL did not claim resource, registering: "
+            "[mem 0x110000000-0x11fffffff flags 0x80000200]\n")
+DROP = ("[    4.5] hmem_platform hmem_platform.0: CXL claims resource, dropping: "
+        "[mem 0x110000000-0x11fffffff flags 0x80000200]\n")
+HMEM_DAX = "dax1.0\t/platform/hmem_platform.0/hmem.1/dax1.0\t0x110000000\t268435456\t268435456\n"
+CXL_DAX = ("dax0.0\t/platform/ACPI0017:00/root0/decoder0.0/region0/dax_region0/dax0.0\t"
+           "0x110000000\t268435456\t268435456\n")
+
+
+def scenario(owner="hmem", decisions=("await CXL initial probe", "CXL did not claim resource, registering"),
+             stages=1, kind="window"):
+    topo = Topology("t", "", "2G", "max", (), (), True)
+    return Scenario("s", "", topo, "in-tree", "", 60, [SoftReserved(kind)], [""] * stages, True,
+                    [Expectation(owner, tuple(decisions))])
+
+
+def stage(dmesg, dax="", rc="0", kmemleak=""):
+    return {"dmesg.txt": dmesg, "dax-devices.tsv": dax, "steps.rc": rc + "\n", "kmemleak.txt": kmemleak}
+
+
+def evaluate(s, *stages, console=""):
+    final = dict(stages[-1], **{"console.log": console})
+    return analysis.evaluate(s, final, list(stages))
+
+
+class Faults(unittest.TestCase):
+    def test_each_report_kind_is_a_fault(self):
+        for line in ["WARNING: CPU: 0 PID: 1 at drivers/dax/bus.c:10 foo",
+                     "BUG: sleeping function called from invalid context",
+                     "kernel BUG at mm/slub.c:1!",
+                     "Oops: general protection fault, probably for non-canonical address",
+                     "WARNING: possible circular locking dependency detected",
+                     "kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)",
+                     "unreferenced object 0xffff888003a1c000 (size 64):",
+                     "Kernel panic - not syncing: No working init found."]:
+            self.assertEqual(analysis.faults(f"[ 1.0] {line}\n"), [f"[ 1.0] {line}"], line)
+
+    def test_clean_boot_lines_are_not_faults(self):
+        clean = ("Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar\n"
+                 'PCI: Using host bridge windows from ACPI; if necessary, use "pci=nocrs" and report a bug\n'
+                 "kmemleak: Kernel memory leak detector initialized (mem pool available: 15676)\n")
+        self.assertEqual(analysis.faults(clean), [])
+
+    def test_a_warning_fails_an_otherwise_good_run(self):
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER + "WARNING: at x\n", HMEM_DAX))
+        self.assertTrue(any("WARNING" in f for f in failures))
+
+    def test_a_kmemleak_report_fails_the_run(self):
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX,
+                                                 kmemleak="unreferenced object 0xffff8880 (size 8):\n"))
+        self.assertTrue(any("kmemleak" in f for f in failures))
+
+    def test_a_panic_on_the_console_fails_the_run(self):
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX),
+                               console="Kernel panic - not syncing: x\n")
+        self.assertTrue(any("panic" in f for f in failures))
+
+
+class Outcomes(unittest.TestCase):
+    def test_expected_hmem_path_passes(self):
+        ranges, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX))
+        self.assertEqual(failures, [])
+        self.assertEqual(ranges[0]["owner"], "hmem")
+
+    def test_wrong_owner_fails(self):
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, CXL_DAX))
+        self.assertTrue(any("owner cxl, expected hmem" in f for f in failures))
+
+    def test_missing_deferral_fails(self):
+        # hmem owning the range without the deferral lines is the wrong path.
+        _, failures = evaluate(scenario(), stage(SR_LINE, HMEM_DAX))
+        self.assertTrue(any("decisions [], expected" in f for f in failures))
+
+    def test_wrong_decision_fails(self):
+        s = scenario("cxl", ("await CXL initial probe", "CXL claims resource, dropping"))
+        self.assertEqual(evaluate(s, stage(SR_LINE + AWAIT + DROP, CXL_DAX))[1], [])
+        _, failures = evaluate(s, stage(SR_LINE + AWAIT + REGISTER, CXL_DAX))
+        self.assertTrue(any("decisions" in f for f in failures))
+
+    def test_no_dax_device_is_owner_none(self):
+        ranges, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, ""))
+        self.assertEqual(ranges[0]["owner"], "none")
+        self.assertTrue(failures)
+
+    def test_both_owners_is_a_conflict(self):
+        ranges, _ = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX + CXL_DAX))
+        self.assertTrue(ranges[0]["owner"].startswith("conflict"))
+
+    def test_hmem_must_cover_the_whole_range(self):
+        half = "dax1.0\t/platform/hmem_platform.0/hmem.1/dax1.0\t0x110000000\t134217728\t134217728\n"
+        ranges, _ = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, half))
+        self.assertNotEqual(ranges[0]["owner"], "hmem")
+
+    def test_range_count_must_match(self):
+        _, failures = evaluate(scenario(), stage(AWAIT + REGISTER, HMEM_DAX))
+        self.assertTrue(any("found 0" in f for f in failures))
+
+    def test_failed_guest_steps_fail_the_run(self):
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX, rc="1"))
+        self.assertTrue(any("exited with 1" in f for f in failures))
+
+    def test_missing_stage_fails(self):
+        _, failures = evaluate(scenario(stages=2), stage(SR_LINE, HMEM_DAX, rc="kexec"))
+        self.assertTrue(any("1 of 2 stages" in f for f in failures))
+
+    def test_cxl_test_range_is_first_half_of_window_0(self):
+        iomem = "1000000000-103fffffff : CXL Window 0\n  1000000000-101fffffff : region0\n"
+        s = scenario(kind="cxl_test")
+        self.assertEqual(analysis.soft_reserved_ranges("", iomem, s), [(0x1000000000, 0x101FFFFFFF)])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,71 @@
+"""Bad input gets one clear line and a non-zero exit."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = str(ROOT / "scripts" / "lab")
+
+
+def run(argv, env=None):
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    return done.returncode, done.stdout, done.stderr.strip().splitlines()
+
+
+class Arguments(unittest.TestCase):
+    def test_unknown_scenario(self):
+        rc, _, err = run([LAB, "run", "no-such-scenario"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(len(err), 1)
+        self.assertRegex(err[0], r"^error: unknown scenario 'no-such-scenario' \(known: .*a-uncommitted")
+
+    def test_unknown_driver(self):
+        rc, _, err = run([LAB, "run", "--driver", "go", "a-uncommitted"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust)"])
+
+    def test_unknown_option(self):
+        rc, _, err = run([LAB, "run", "--drvier", "c"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(len(err), 1)
+        self.assertTrue(err[0].startswith("error: "))
+
+    def test_unsupported_kernel_artifacts(self):
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "kernel.env").write_text("KERNEL_RELEASE=7.2.9\nKDIR=/nonexistent\n")
+            rc, _, err = run([LAB, "run", "c-no-cxl"], {"LAB_KERNEL": d})
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: kernel 7.2.9 is not supported (only 7.3.x)"])
+
+    def test_unsupported_kernel_series(self):
+        rc, _, err = run([str(ROOT / "scripts" / "build-kernel.sh")], {"LAB_KERNEL_SERIES": "7.2"})
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: kernel series 7.2 is not supported (only 7.3.x)"])
+
+    def test_missing_kernel_package(self):
+        # bookworm-backports carries no linux-source-7.3.
+        with tempfile.TemporaryDirectory() as d:
+            rc, _, err = run([str(ROOT / "scripts" / "build-kernel.sh")],
+                             {"LAB_KERNEL_SUITE": "bookworm-backports", "LAB_CACHE": d})
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: kernel package linux-source-7.3 is not available from bookworm-backports"])
+
+
+class Guest(unittest.TestCase):
+    def test_hung_guest_times_out_and_keeps_its_console_log(self):
+        with tempfile.TemporaryDirectory() as out:
+            rc, stdout, err = run([LAB, "run", "--timeout", "3", "--out", out, "c-no-cxl"])
+            console = Path(out, "c-no-cxl", "c", "console.log")
+            self.assertNotEqual(rc, 0)
+            errors = [line for line in err if line.startswith("error: ")]
+            self.assertEqual(len(errors), 1)
+            self.assertRegex(errors[0], r"guest timed out after 3 s \(console log: .*console.log\)")
+            self.assertIn("Linux version 7.3", console.read_text())
+            self.assertIn("timeout", stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

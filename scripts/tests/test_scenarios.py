@@ -1,0 +1,69 @@
+"""Every committed scenario and topology loads, and malformed ones are refused."""
+
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labpy import scenario  # noqa: E402
+from labpy.errors import LabError  # noqa: E402
+
+
+class Committed(unittest.TestCase):
+    def test_all_scenarios_load_with_expectations(self):
+        names = scenario.scenario_names()
+        self.assertGreaterEqual(len(names), 6)
+        for name in names:
+            s = scenario.load_scenario(name)
+            self.assertTrue(s.expect, name)
+            self.assertTrue(s.description, name)
+
+    def test_topology_a_lays_soft_reserved_over_a_learned_window(self):
+        s = scenario.load_scenario("a-uncommitted")
+        self.assertEqual([sr.kind for sr in s.soft_reserved], ["window"])
+        self.assertIn("cxl=on", s.topology.qemu_args()[1])
+
+    def test_default_set_covers_hmem_cxl_and_deferral(self):
+        defaults = [scenario.load_scenario(n) for n in scenario.scenario_names()]
+        defaults = [s for s in defaults if "default" in s.tags]
+        owners = {e.owner for s in defaults for e in s.expect}
+        decisions = {d for s in defaults for e in s.expect for d in e.decisions}
+        self.assertEqual(owners, {"hmem", "cxl"})
+        self.assertIn("await CXL initial probe", decisions)
+
+
+class Malformed(unittest.TestCase):
+    def load(self, text):
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "x.toml").write_text(text)
+            return scenario.load_scenario("x", Path(d))
+
+    def test_unknown_scenario(self):
+        with self.assertRaisesRegex(LabError, "unknown scenario 'nope'"):
+            scenario.load_scenario("nope")
+
+    def test_no_expectation(self):
+        with self.assertRaisesRegex(LabError, "must expect"):
+            self.load('topology = "no-cxl"\n')
+
+    def test_bad_owner(self):
+        with self.assertRaisesRegex(LabError, "owner"):
+            self.load('topology = "no-cxl"\n[[expect]]\nowner = "dax"\n')
+
+    def test_bad_decision_text(self):
+        with self.assertRaisesRegex(LabError, "unknown decision"):
+            self.load('topology = "no-cxl"\n[[expect]]\nowner = "hmem"\ndecisions = ["CXL claims it"]\n')
+
+    def test_unknown_key(self):
+        with self.assertRaisesRegex(LabError, "unknown key"):
+            self.load('topology = "no-cxl"\ntimout = 3\n[[expect]]\nowner = "hmem"\n')
+
+    def test_stage_gap(self):
+        with self.assertRaisesRegex(LabError, "without gaps"):
+            self.load('topology = "no-cxl"\nstage2 = ""\n[[expect]]\nowner = "hmem"\n')
+
+
+if __name__ == "__main__":
+    unittest.main()
