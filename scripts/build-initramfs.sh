@@ -47,6 +47,10 @@ install -m 0644 "$GUEST/mdev.conf" "$root/etc/mdev.conf"
 cp -a "$art/modules/lib/modules/." "$root/lib/modules/"
 for overlay in "$@"; do
 	[ -d "$overlay/lib/modules" ] || die "module overlay $overlay has no lib/modules"
+	# A later overlay replaces same-named modules that an earlier one put in updates/.
+	find "$overlay/lib/modules" -name '*.ko' -printf '%f\n' | while read -r ko; do
+		find "$root/lib/modules" -path '*/updates/*' -name "$ko" -delete
+	done
 	cp -a "$overlay/lib/modules/." "$root/lib/modules/"
 done
 depmod -b "$root" "$KERNEL_RELEASE" || die "depmod failed"
