@@ -57,8 +57,8 @@ fetch_source() {
 	local deb=$APT_DIR/debs/${PACKAGE}_${version}_all.deb
 	if [ ! -s "$deb" ]; then
 		log "downloading $PACKAGE $version"
-		(cd "$APT_DIR/debs.tmp" 2>/dev/null || mkdir -p "$APT_DIR/debs.tmp" && cd "$APT_DIR/debs.tmp" &&
-			rm -f ./*.deb && apt_private apt-get download "$PACKAGE=$version" >/dev/null &&
+		rm -rf "$APT_DIR/debs.tmp" && mkdir -p "$APT_DIR/debs.tmp"
+		(cd "$APT_DIR/debs.tmp" && apt_private apt-get download "$PACKAGE=$version" >/dev/null &&
 			mv ./*.deb "$deb") || die "download of $PACKAGE=$version failed"
 		[ -s "$deb" ] || die "download of $PACKAGE=$version left no $deb"
 	fi

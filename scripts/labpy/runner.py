@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -112,9 +113,7 @@ class Lab:
         return summary
 
     def _run(self, scenario, driver, run_dir):
-        if run_dir.exists():
-            for old in sorted(run_dir.rglob("*"), reverse=True):
-                old.rmdir() if old.is_dir() else old.unlink()
+        shutil.rmtree(run_dir, ignore_errors=True)
         base = f"{BASE_CMDLINE} {scenario.kernel_args}".strip()
         cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
         initrd = self.initrd(driver, scenario.modules)
