@@ -62,6 +62,27 @@ lab_settle() {
 	return 1
 }
 
+# Wait until the kernel log has at least $2 (default 1) lines containing $1, for at most $3
+# seconds (default 60).
+lab_wait_log() {
+	limit=${3:-60}
+	while [ "$(dmesg | grep -cF "$1")" -lt "${2:-1}" ]; do
+		[ "$limit" -gt 0 ] || { lab_log "wait_log: no '$1' after ${3:-60} s"; return 1; }
+		sleep 1
+		limit=$((limit - 1))
+	done
+}
+
+# Unload dax_hmem (and dax_cxl, which links against it), then load it again and settle.
+lab_reload_dax_hmem() {
+	if grep -q '^dax_cxl ' /proc/modules; then
+		rmmod dax_cxl || return 1
+	fi
+	rmmod dax_hmem || return 1
+	modprobe dax_hmem || return 1
+	lab_settle
+}
+
 # The endpoint decoder of memdev $1 (for example mem0 -> decoder3.0).
 lab_endpoint_decoder() {
 	for ep in /sys/bus/cxl/devices/endpoint*; do
@@ -118,6 +139,8 @@ lab_collect() {
 	o=$LAB_OUT
 	cat /proc/iomem >"$o/proc-iomem.txt"
 	cat /proc/modules >"$o/proc-modules.txt"
+	# Which dax_hmem ran: the host tells C from Rust by the symbol names.
+	awk '$4 == "[dax_hmem]" { print $3 }' /proc/kallsyms >"$o/dax_hmem-symbols.txt"
 	cat /proc/cmdline >"$o/cmdline.txt"
 	cxl list -v >"$o/cxl-list.json" 2>"$o/cxl-list.err"
 	cxl list -R >"$o/cxl-list-regions.json" 2>>"$o/cxl-list.err"

@@ -109,11 +109,32 @@ def owner(sr, regions):
     return "conflict: " + ", ".join(f"{r[0]} {r[2]:#x}-{r[3]:#x}" for r in overlapping)
 
 
-def evaluate(scenario, final, stages):
+def loaded_modules(proc_modules):
+    """{module: [modules using it]} from /proc/modules."""
+    out = {}
+    for line in proc_modules.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            out[fields[0]] = [u for u in fields[3].split(",") if u and u != "-"]
+    return out
+
+
+def dax_hmem_implementation(symbols):
+    """Which dax_hmem was loaded, from its symbol names in /proc/kallsyms: "rust" when it has
+    Rust-mangled (_R...) symbols, "c" when it has symbols and none of them is, None when the
+    module was not loaded."""
+    names = symbols.split()
+    if not names:
+        return None
+    return "rust" if any(n.startswith("_R") for n in names) else "c"
+
+
+def evaluate(scenario, final, stages, driver=None):
     """Compare a run with the scenario's expectations.
 
     final: {file name: text} of the last stage; stages: list of such dicts, one per stage
-    that reported (console log under "console.log" in final). Returns (ranges, failures)."""
+    that reported (console log under "console.log" in final); driver: the driver name the run
+    was for, checked against the dax_hmem the guest had loaded. Returns (ranges, failures)."""
     failures = []
     for i, files in enumerate(stages, 1):
         for name in ("dmesg.txt", "kmemleak.txt"):
@@ -128,6 +149,19 @@ def evaluate(scenario, final, stages):
     if len(stages) != len(scenario.stages):
         failures.append(f"{len(stages)} of {len(scenario.stages)} stages reported")
         return [], failures
+
+    if driver is not None:
+        loaded = dax_hmem_implementation(final.get("dax_hmem-symbols.txt", ""))
+        if loaded != driver:
+            failures.append(f"driver={driver}, but the guest ran " +
+                            (f"the {loaded} dax_hmem" if loaded else "no dax_hmem"))
+    modules = loaded_modules(final.get("proc-modules.txt", ""))
+    for module, users in scenario.module_users.items():
+        if module not in modules:
+            failures.append(f"module {module} is not loaded")
+        for user in users:
+            if user not in modules.get(module, [user]):
+                failures.append(f"module {user} does not use {module} (/proc/modules)")
 
     dmesg = final.get("dmesg.txt", "")
     srs = soft_reserved_ranges(dmesg, final.get("proc-iomem.txt", ""), scenario)

@@ -10,7 +10,7 @@ from pathlib import Path
 from . import analysis, guest, paths
 from .errors import LabError
 
-BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 memhp_default_state=offline "
+BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
                 "log_buf_len=4M dax_hmem.dyndbg=+p")
 SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
 DISCOVERY_TIMEOUT = 180
@@ -132,7 +132,7 @@ class Lab:
                 (stage_dir / name).write_text(text)
         final = dict(result.stages[-1]) if len(result.stages) == len(scenario.stages) else {}
         final["console.log"] = result.console
-        ranges, failures = analysis.evaluate(scenario, final, result.stages)
+        ranges, failures = analysis.evaluate(scenario, final, result.stages, driver.name)
         status = "pass" if not failures else "fail"
         if result.timed_out:
             status = "timeout"

@@ -83,6 +83,7 @@ class Scenario:
     autoload: bool
     expect: list
     tags: tuple = field(default_factory=tuple)
+    module_users: dict = field(default_factory=dict)
 
 
 def _table(path, kind):
@@ -141,7 +142,7 @@ def load_scenario(name, directory=None, topologies=None):
     t = _table(path, "scenario")
     stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
     _check_keys(path, t, {"description", "topology", "modules", "kernel_args", "timeout",
-                          "soft_reserved", "autoload", "expect", "tags", *stage_keys})
+                          "soft_reserved", "autoload", "expect", "tags", "module_users", *stage_keys})
     if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
         raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
     modules = t.get("modules", "in-tree")
@@ -160,6 +161,10 @@ def load_scenario(name, directory=None, topologies=None):
         expect.append(Expectation(e["owner"], tuple(e.get("decisions", []))))
     if not expect:
         raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range")
+    module_users = t.get("module_users", {})
+    if not isinstance(module_users, dict) or not all(
+            isinstance(users, list) and all(isinstance(u, str) for u in users) for users in module_users.values()):
+        raise LabError(f"{path}: module_users maps a module to the list of modules that must use it")
     return Scenario(
         name=name,
         description=t.get("description", ""),
@@ -172,6 +177,7 @@ def load_scenario(name, directory=None, topologies=None):
         autoload=bool(t.get("autoload", True)),
         expect=expect,
         tags=tuple(t.get("tags", [])),
+        module_users={m: tuple(users) for m, users in module_users.items()},
     )
 
 

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The "hmem" driver: turns one Soft Reserved range into a dax region with one dax device
+//! (hmem.c's `dax_hmem_probe()`).
+
+use crate::ffi::{
+    self,
+    DaxRegion,
+    HmemDevice,
+    HmemProbe, //
+};
+use kernel::prelude::*;
+
+pub(crate) struct HmemDriver;
+
+impl HmemProbe for HmemDriver {
+    fn probe(dev: &HmemDevice<'_>) -> Result {
+        let info = dev.info()?;
+
+        // region_idle: an administrative agent wants to partition the range before devices
+        // are created, so do not hand them to dax_kmem by default.
+        let (flags, size) = if ffi::region_idle() {
+            (0, 0)
+        } else {
+            (ffi::IORESOURCE_DAX_KMEM, info.memregion.range_len())
+        };
+
+        let region = DaxRegion::alloc(dev.device(), info.id, &info.memregion, ffi::PMD_SIZE, flags)
+            .ok_or(ENOMEM)?;
+        region.create_dev_dax(size)
+    }
+}
