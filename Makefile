@@ -12,6 +12,7 @@
 # Every target does its own set-up on a fresh Debian bookworm machine (root).
 
 LAB_CACHE ?= /var/cache/dax-hmem-lab
+DRIVERS ?= c,rust
 LAB_KERNEL_ENV := $(LAB_CACHE)/kernel/current/kernel.env
 
 # Without KDIR, build against the lab's kernel, building that first (cached).
@@ -82,7 +83,7 @@ kernel: setup
 	scripts/build-kernel.sh >/dev/null
 
 run: kernel
-	scripts/lab run --driver $(or $(DRIVERS),c,rust)
+	scripts/lab run --driver $(DRIVERS)
 
 check:
 	scripts/check.sh

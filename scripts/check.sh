@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$LAB_ROOT"
 
 OUT=${LAB_OUT:-$LAB_ROOT/out}
-DRIVERS=${LAB_DRIVERS:-c}
+DRIVERS=${LAB_DRIVERS:-c,rust}
 mkdir -p "$OUT"
 t0=$(now)
 scripts/setup-host.sh || exit 1

@@ -126,3 +126,61 @@ class Outcomes(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+PROC_MODULES = ("dax_cxl 12288 0 - Live 0xffffffffc0250000\n"
+                "dax_hmem 16384 1 dax_cxl, Live 0xffffffffc023d000 (O)\n"
+                "dax 45056 3 device_dax,kmem,dax_hmem, Live 0xffffffffc0239000\n")
+RUST_SYMBOLS = "dax_hmem_flush_work\n_RNvNtCs1_13dax_hmem_main3ffi11region_idle\n__this_module\n"
+C_SYMBOLS = "dax_hmem_flush_work\nhmem_register_device\n__this_module\n"
+
+
+def good_stage(**extra):
+    return dict(stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX), **extra)
+
+
+class Modules(unittest.TestCase):
+    def test_users_are_read_from_proc_modules(self):
+        self.assertEqual(analysis.loaded_modules(PROC_MODULES),
+                         {"dax_cxl": [], "dax_hmem": ["dax_cxl"], "dax": ["device_dax", "kmem", "dax_hmem"]})
+
+    def test_module_users_pass_when_present(self):
+        s = scenario()
+        s.module_users = {"dax_hmem": ("dax_cxl",)}
+        _, failures = evaluate(s, good_stage(**{"proc-modules.txt": PROC_MODULES}))
+        self.assertEqual(failures, [])
+
+    def test_missing_user_fails(self):
+        s = scenario()
+        s.module_users = {"dax_hmem": ("dax_cxl",)}
+        no_user = PROC_MODULES.replace("1 dax_cxl,", "0 -")
+        _, failures = evaluate(s, good_stage(**{"proc-modules.txt": no_user}))
+        self.assertEqual(failures, ["module dax_cxl does not use dax_hmem (/proc/modules)"])
+
+    def test_module_not_loaded_fails(self):
+        s = scenario()
+        s.module_users = {"dax_hmem": ("dax_cxl",)}
+        _, failures = evaluate(s, good_stage(**{"proc-modules.txt": ""}))
+        self.assertEqual(failures, ["module dax_hmem is not loaded"])
+
+
+class Implementation(unittest.TestCase):
+    def run_as(self, driver, symbols):
+        final = dict(good_stage(**{"dax_hmem-symbols.txt": symbols}), **{"console.log": ""})
+        return analysis.evaluate(scenario(), final, [final], driver)[1]
+
+    def test_symbols_tell_rust_from_c(self):
+        self.assertEqual(analysis.dax_hmem_implementation(RUST_SYMBOLS), "rust")
+        self.assertEqual(analysis.dax_hmem_implementation(C_SYMBOLS), "c")
+        self.assertIsNone(analysis.dax_hmem_implementation(""))
+
+    def test_matching_driver_passes(self):
+        self.assertEqual(self.run_as("rust", RUST_SYMBOLS), [])
+        self.assertEqual(self.run_as("c", C_SYMBOLS), [])
+
+    def test_a_run_that_loaded_the_other_driver_fails(self):
+        self.assertEqual(self.run_as("rust", C_SYMBOLS), ["driver=rust, but the guest ran the c dax_hmem"])
+        self.assertEqual(self.run_as("c", RUST_SYMBOLS), ["driver=c, but the guest ran the rust dax_hmem"])
+
+    def test_a_run_without_dax_hmem_fails(self):
+        self.assertEqual(self.run_as("rust", ""), ["driver=rust, but the guest ran no dax_hmem"])

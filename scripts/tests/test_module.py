@@ -149,6 +149,17 @@ class LayoutCheck(unittest.TestCase):
         self.assertEqual(rc, 0, err[-3000:])
 
 
+class Lint(unittest.TestCase):
+    def test_clippy_and_rustfmt_clean_with_zero_warnings(self):
+        kdir = lab_kernel.load().kdir
+        # Touch the crate root so that clippy really runs, not a cached object.
+        os.utime(ROOT / "rust" / "dax_hmem_main.rs")
+        rc, out, err = run(["make", "-C", str(ROOT), "lint", f"KDIR={kdir}"])
+        self.assertEqual(rc, 0, (out + err)[-3000:])
+        self.assertIn("CLIPPY [M] rust/dax_hmem_main.o", out)
+        self.assertNotRegex(out + err, r"(?m)^(warning|error)\b")
+
+
 class Policy(unittest.TestCase):
     def test_policy_unit_tests_on_the_host(self):
         with tempfile.TemporaryDirectory() as d:
