@@ -189,7 +189,8 @@ lab_main() {
 	[ "$LAB_AUTOLOAD" = 1 ] && lab_coldplug
 	lab_settle
 	lab_log "stage $LAB_STAGE: running"
-	(set -x; "stage$LAB_STAGE") >"$LAB_OUT/steps.log" 2>&1
+	# -e: a stage fails at its first failing command.
+	(set -ex; "stage$LAB_STAGE") >"$LAB_OUT/steps.log" 2>&1
 	echo $? >"$LAB_OUT/steps.rc"
 	lab_settle
 	lab_finish_stage
