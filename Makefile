@@ -22,7 +22,8 @@ KDIR = $(shell sed -n 's/^KDIR=//p' $(LAB_KERNEL_ENV) 2>/dev/null)
 endif
 
 KBUILD = $(MAKE) -C $(KDIR) M=$(CURDIR)
-RUST_SOURCES = $(filter-out %_generated.rs,$(wildcard rust/*.rs))
+RUST_SOURCES = $(filter-out %_generated.rs,$(wildcard rust/*.rs rust/*/*.rs))
+MODULE_SOURCES = Kbuild $(RUST_SOURCES) $(wildcard rust/*.[ch])
 RUSTFMT = PATH="$$HOME/.cargo/bin:$$PATH" rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml
 
 # The cxl_test flavour is built in a copy, so the two never overwrite each other's objects.
@@ -67,9 +68,8 @@ ifeq ($(VARIANT),)
 else ifeq ($(VARIANT),cxl_test)
 	@test -f $(KDIR)/tools/testing/cxl/Module.symvers || \
 		{ echo "error: $(KDIR) has no cxl_test build (tools/testing/cxl)" >&2; exit 2; }
-	mkdir -p $(CXL_TEST_BUILD)/rust
-	cp -p Kbuild $(CXL_TEST_BUILD)/
-	cp -p $(RUST_SOURCES) rust/*.c rust/*.h $(CXL_TEST_BUILD)/rust/
+	mkdir -p $(CXL_TEST_BUILD)
+	cp -p --parents $(MODULE_SOURCES) $(CXL_TEST_BUILD)/
 	$(CXL_TEST_KBUILD) modules
 	$(CXL_TEST_KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
 else

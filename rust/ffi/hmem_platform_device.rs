@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct hmem_platform_device`: the "hmem_platform" device, its ranges, its deferred work.
+
+#[cfg(CONFIG_CXL_REGION)]
+use super::cxl_region_contains_resource;
+use super::{
+    dax_hmem_dbg_await_cxl,
+    dax_hmem_dbg_cxl_claims,
+    dax_hmem_dbg_cxl_did_not_claim,
+    dax_hmem_dbg_defer_to_cxl,
+    raw_platform_device,
+    walk_hmem_resources,
+    DaxHmemWorkqueue,
+    HmemPlatformDevice,
+    MemregionInfo,
+    NewPlatformDevice, //
+};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    device::{
+        self,
+        Bound,
+        Core, //
+    },
+    error::to_result,
+    platform,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+    },
+};
+
+/// A Soft Reserved range, as `walk_hmem_resources()` hands it to a [`RangeVisitor`].
+///
+/// # Invariants
+///
+/// `res` is a live `struct resource` of `hmem_active` (or of cxl_test's mock), stable for `'a`.
+pub(crate) struct HmemRange<'a> {
+    res: NonNull<bindings::resource>,
+    _borrow: PhantomData<&'a bindings::resource>,
+}
+
+impl HmemRange<'_> {
+    fn as_raw(&self) -> *mut bindings::resource {
+        self.res.as_ptr()
+    }
+
+    fn start(&self) -> u64 {
+        // SAFETY: By the type invariant `res` is live.
+        unsafe { (*self.as_raw()).start }
+    }
+
+    fn end(&self) -> u64 {
+        // SAFETY: By the type invariant `res` is live.
+        unsafe { (*self.as_raw()).end }
+    }
+
+    /// `resource_size()`.
+    fn size(&self) -> usize {
+        // CAST: `resource_size_t` and `size_t` are both the native word here, as for C's
+        // region_intersects() calls.
+        (self.end() - self.start() + 1) as usize
+    }
+
+    /// Whether the range intersects a CXL window: `region_intersects(.., IORESOURCE_MEM,
+    /// IORES_DESC_CXL) != REGION_DISJOINT`.
+    pub(crate) fn intersects_cxl_window(&self) -> bool {
+        // SAFETY: No preconditions; takes the resource lock itself.
+        let rc = unsafe {
+            bindings::region_intersects(
+                self.start(),
+                self.size(),
+                // CAST: bindgen types these enumerators `u32`; C passes them as `unsigned long`.
+                bindings::IORESOURCE_MEM as c_ulong,
+                bindings::IORES_DESC_CXL as c_ulong,
+            )
+        };
+        rc != bindings::REGION_DISJOINT as c_int
+    }
+
+    /// Whether the range is still Soft Reserved in iomem:
+    /// `region_intersects_soft_reserve() == REGION_INTERSECTS`.
+    pub(crate) fn is_soft_reserved(&self) -> bool {
+        // SAFETY: No preconditions; takes the resource lock itself.
+        let rc = unsafe { bindings::region_intersects_soft_reserve(self.start(), self.size()) };
+        rc == bindings::REGION_INTERSECTS as c_int
+    }
+
+    /// `cxl_region_contains_resource()`: whether a committed CXL region contains the range.
+    pub(crate) fn claimed_by_cxl_region(&self) -> bool {
+        #[cfg(CONFIG_CXL_REGION)]
+        // SAFETY: By the type invariant `res` is live.
+        return unsafe { cxl_region_contains_resource(self.as_raw()) };
+        #[cfg(not(CONFIG_CXL_REGION))]
+        return false;
+    }
+
+    pub(super) fn memregion_info(&self, target_node: c_int) -> MemregionInfo {
+        MemregionInfo {
+            target_node,
+            range: bindings::range {
+                start: self.start(),
+                end: self.end(),
+            },
+        }
+    }
+}
+
+/// A decision line of hmem.c, printed with its text through dynamic debug.
+#[derive(Clone, Copy)]
+pub(crate) enum DecisionLog {
+    /// "await CXL initial probe: %pr"
+    AwaitCxl,
+    /// "deferring range to CXL: %pr"
+    DeferToCxl,
+    /// "CXL claims resource, dropping: %pr"
+    CxlClaims,
+    /// "CXL did not claim resource, registering: %pr"
+    CxlDidNotClaim,
+}
+
+/// An allocation-failure line of hmem.c about one range.
+#[derive(Clone, Copy)]
+pub(crate) enum AllocationFailure {
+    /// "memregion allocation failure for %pr"
+    Memregion,
+    /// "device allocation failure for %pr"
+    Device,
+    /// "memregion_info allocation failure for %pr"
+    MemregionInfo,
+}
+
+/// Called for each Soft Reserved range by [`HmemPlatform::walk_ranges`] (a `walk_hmem_fn`).
+pub(crate) trait RangeVisitor {
+    /// An error stops the walk, and the walk returns it.
+    fn visit(host: &HmemPlatform<'_>, target_nid: c_int, range: &HmemRange<'_>) -> Result;
+}
+
+/// The work queued by [`HmemPlatform::queue_deferred_work`].
+pub(crate) trait DeferredWork {
+    /// Runs on "dax_hmem_wq" with a device reference, without the device lock.
+    fn run(host: QueuedHmemPlatform);
+}
+
+/// A bound `hmem_platform` device, with its device lock held.
+///
+/// # Invariants
+///
+/// For `'a`, `hpdev` is a live `struct hmem_platform_device`, bound to this module's
+/// "hmem_platform" driver, and its device lock is held by the current thread.
+pub(crate) struct HmemPlatform<'a> {
+    hpdev: NonNull<HmemPlatformDevice>,
+    _borrow: PhantomData<&'a HmemPlatformDevice>,
+}
+
+impl<'a> HmemPlatform<'a> {
+    /// The device being probed (`to_hmem_platform_device()`).
+    pub(crate) fn from_probe(pdev: &'a platform::Device<Core<'_>>) -> Self {
+        let pdev = raw_platform_device(pdev);
+        // SAFETY: Only devices named "hmem_platform" match this driver, and each is the `pdev`
+        // of a `struct hmem_platform_device` (device.c, cxl_test's hmem_test.c), as hmem.c
+        // assumes too.
+        let hpdev = unsafe { kernel::container_of!(pdev, HmemPlatformDevice, pdev) };
+        // INVARIANT: A `Core` device is being probed: bound for the probe's duration, and the
+        // driver core holds its device lock.
+        Self {
+            // SAFETY: `container_of!` of a non-null pointer.
+            hpdev: unsafe { NonNull::new_unchecked(hpdev) },
+            _borrow: PhantomData,
+        }
+    }
+
+    fn raw_device(&self) -> *mut bindings::device {
+        // SAFETY: By the type invariant `hpdev` is live.
+        unsafe { &raw mut (*self.hpdev.as_ptr()).pdev.dev }
+    }
+
+    /// The host device, for devres and as the parent of the `hmem` devices.
+    pub(crate) fn device(&self) -> &'a device::Device<Bound> {
+        // SAFETY: By the type invariant the device is live and bound for `'a`.
+        unsafe { device::Device::from_raw(self.raw_device()) }
+    }
+
+    /// Whether the deferred walk already ran for this device (`did_probe`).
+    pub(crate) fn did_probe(&self) -> bool {
+        // SAFETY: By the type invariant `hpdev` is live; the device lock serialises `did_probe`.
+        unsafe { (*self.hpdev.as_ptr()).did_probe }
+    }
+
+    /// Latch `did_probe`: the deferred walk runs once per device, ever.
+    pub(crate) fn set_did_probe(&self) {
+        // SAFETY: By the type invariant `hpdev` is live; the device lock serialises `did_probe`.
+        unsafe { (*self.hpdev.as_ptr()).did_probe = true };
+    }
+
+    fn work(&self) -> *mut bindings::work_struct {
+        // SAFETY: By the type invariant `hpdev` is live.
+        unsafe { &raw mut (*self.hpdev.as_ptr()).work }
+    }
+
+    /// `work_pending(&hpdev->work)`.
+    pub(crate) fn work_pending(&self) -> bool {
+        // SAFETY: `work.data` is an `atomic_long_t` that the workqueue code changes atomically;
+        // read it as an atomic, as test_bit() does.
+        let data = unsafe { Atomic::from_ptr(&raw mut (*self.work()).data.counter) }.load(Relaxed);
+        data & (1 << bindings::work_bits_WORK_STRUCT_PENDING_BIT) != 0
+    }
+
+    /// Queue `W` on "dax_hmem_wq", holding a device reference while it is queued; a work already
+    /// queued stays queued once, and the extra reference is dropped (hmem.c's
+    /// `get_device(); if (!queue_work()) put_device();`).
+    pub(crate) fn queue_deferred_work<W: DeferredWork>(&self) {
+        let work = self.work();
+        // SAFETY: `work` is live. Writing `func` of a possibly queued work is what hmem.c does
+        // too; the value is the same for every queuer, so WRITE_ONCE() semantics suffice.
+        unsafe { (&raw mut (*work).func).write_volatile(Some(run_deferred_work::<W>)) };
+        // SAFETY: The device is live (type invariant); the reference is put by
+        // `run_deferred_work()` or below.
+        unsafe { bindings::get_device(self.raw_device()) };
+        // SAFETY: `work` is in a device that outlives this module, and `func` is set above.
+        // This runs in probes and deferred walks, which run while the queue exists.
+        let queued = unsafe { DaxHmemWorkqueue::queue_work(work) };
+        if !queued {
+            // SAFETY: The reference taken above.
+            unsafe { bindings::put_device(self.raw_device()) };
+        }
+    }
+
+    /// `walk_hmem_resources(host, V::visit)`.
+    pub(crate) fn walk_ranges<V: RangeVisitor>(&self) -> Result {
+        // SAFETY: `visit_range::<V>` meets `walk_hmem_fn`; the walk passes this device back.
+        to_result(unsafe { walk_hmem_resources(self.raw_device(), Some(visit_range::<V>)) })
+    }
+
+    /// Print one of hmem.c's decision lines (dynamic debug, module dax_hmem).
+    pub(crate) fn log(&self, line: DecisionLog, range: &HmemRange<'_>) {
+        let print = match line {
+            DecisionLog::AwaitCxl => dax_hmem_dbg_await_cxl,
+            DecisionLog::DeferToCxl => dax_hmem_dbg_defer_to_cxl,
+            DecisionLog::CxlClaims => dax_hmem_dbg_cxl_claims,
+            DecisionLog::CxlDidNotClaim => dax_hmem_dbg_cxl_did_not_claim,
+        };
+        // SAFETY: A live device and resource.
+        unsafe { print(self.raw_device(), range.as_raw()) };
+    }
+
+    /// Print one of hmem.c's error lines about `range`.
+    pub(crate) fn report(&self, failure: AllocationFailure, range: &HmemRange<'_>) {
+        let format = match failure {
+            AllocationFailure::Memregion => c"memregion allocation failure for %pr\n",
+            AllocationFailure::Device => c"device allocation failure for %pr\n",
+            AllocationFailure::MemregionInfo => c"memregion_info allocation failure for %pr\n",
+        };
+        // SAFETY: Each format takes one `struct resource *`, which is live.
+        unsafe { bindings::_dev_err(self.raw_device(), format.as_char_ptr(), range.as_raw()) };
+    }
+
+    /// Print hmem.c's "%s add failed for %pr" about a device that `platform_device_add()`
+    /// refused.
+    pub(crate) fn report_add_failed(&self, pdev: &NewPlatformDevice, range: &HmemRange<'_>) {
+        let name = pdev.name();
+        // SAFETY: "%s" gets a C string, "%pr" a live resource.
+        unsafe {
+            bindings::_dev_err(
+                self.raw_device(),
+                c"%s add failed for %pr\n".as_char_ptr(),
+                name,
+                range.as_raw(),
+            )
+        };
+    }
+}
+
+/// The `walk_hmem_fn` behind [`HmemPlatform::walk_ranges`].
+///
+/// # Safety
+///
+/// Only for `walk_hmem_resources()` called by [`HmemPlatform::walk_ranges`]: `host` is that
+/// `HmemPlatform`'s device, and `res` a live range for the duration of the call.
+unsafe extern "C" fn visit_range<V: RangeVisitor>(
+    host: *mut bindings::device,
+    target_nid: c_int,
+    res: *const bindings::resource,
+) -> c_int {
+    // SAFETY: `host` is the `pdev.dev` of the walking `HmemPlatform`.
+    let hpdev = unsafe { kernel::container_of!(host, HmemPlatformDevice, pdev.dev) };
+    // INVARIANT: `walk_ranges()` borrows its `HmemPlatform` for the whole walk, so live, bound
+    // and locked hold during this call.
+    let host = HmemPlatform {
+        // SAFETY: `container_of!` of a non-null pointer.
+        hpdev: unsafe { NonNull::new_unchecked(hpdev) },
+        _borrow: PhantomData,
+    };
+    // INVARIANT: The walk holds `hmem_resource_lock`, and mock ranges are static.
+    let range = HmemRange {
+        // SAFETY: The walk passes a resource, never NULL.
+        res: unsafe { NonNull::new_unchecked(res.cast_mut()) },
+        _borrow: PhantomData,
+    };
+    match V::visit(&host, target_nid, &range) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// An `hmem_platform` device whose deferred work is running: it holds the device reference
+/// taken when the work was queued, and puts it on drop.
+pub(crate) struct QueuedHmemPlatform {
+    hpdev: NonNull<HmemPlatformDevice>,
+    _reference: ARef<device::Device>,
+}
+
+impl QueuedHmemPlatform {
+    /// `guard(device)(dev)`: take the device lock.
+    pub(crate) fn lock(&self) -> LockedHmemPlatform<'_> {
+        // SAFETY: The reference keeps the device live.
+        unsafe { bindings::mutex_lock(&raw mut (*self.hpdev.as_ptr()).pdev.dev.mutex) };
+        LockedHmemPlatform { queued: self }
+    }
+}
+
+/// The device lock of a [`QueuedHmemPlatform`], released on drop.
+pub(crate) struct LockedHmemPlatform<'a> {
+    queued: &'a QueuedHmemPlatform,
+}
+
+impl LockedHmemPlatform<'_> {
+    /// The device, if this module's driver is still bound to it (`dev->driver`).
+    pub(crate) fn bound(&self) -> Option<HmemPlatform<'_>> {
+        let hpdev = self.queued.hpdev;
+        // SAFETY: The device is live; `driver` is stable under the device lock, which we hold.
+        let driver = unsafe { (*hpdev.as_ptr()).pdev.dev.driver };
+        // INVARIANT: Live (reference), locked (`self`), and bound: only "hmem_platform", this
+        // module's driver, binds these devices.
+        (!driver.is_null()).then_some(HmemPlatform {
+            hpdev,
+            _borrow: PhantomData,
+        })
+    }
+}
+
+impl Drop for LockedHmemPlatform<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Taken in `lock()`, released once.
+        unsafe { bindings::mutex_unlock(&raw mut (*self.queued.hpdev.as_ptr()).pdev.dev.mutex) };
+    }
+}
+
+/// The `work_func_t` behind [`HmemPlatform::queue_deferred_work`].
+///
+/// # Safety
+///
+/// Only as the `func` of an `hmem_platform_device`'s `work`, queued with a device reference.
+unsafe extern "C" fn run_deferred_work<W: DeferredWork>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `work` of an `hmem_platform_device`.
+    let hpdev = unsafe { kernel::container_of!(work, HmemPlatformDevice, work) };
+    // SAFETY: `container_of!` of a non-null pointer.
+    let hpdev = unsafe { NonNull::new_unchecked(hpdev) };
+    // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`.
+    // SAFETY: Taking over the reference that `queue_deferred_work()` took for this run.
+    let reference = unsafe {
+        ARef::from_raw(NonNull::new_unchecked(&raw mut (*hpdev.as_ptr()).pdev.dev).cast())
+    };
+    W::run(QueuedHmemPlatform {
+        hpdev,
+        _reference: reference,
+    });
+}
