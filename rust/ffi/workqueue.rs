@@ -2,10 +2,7 @@
 
 //! "dax_hmem_wq", the module's ordered workqueue.
 
-use core::ptr::{
-    self,
-    NonNull, //
-};
+use core::ptr;
 use kernel::{
     bindings,
     prelude::*,
@@ -21,15 +18,10 @@ use kernel::{
 ///
 /// It is published in [`DAX_HMEM_WQ`] because the queueing probe and the exported
 /// `dax_hmem_flush_work()` have no other way to reach it (no per-module data in 7.3 Rust).
-/// Dropping it destroys the queue, which drains it first.
-pub(crate) struct DaxHmemWorkqueue(NonNull<bindings::workqueue_struct>);
+/// This value owns the published queue; dropping it destroys the queue, which drains it first.
+pub(crate) struct DaxHmemWorkqueue(());
 
 static DAX_HMEM_WQ: Atomic<*mut bindings::workqueue_struct> = Atomic::new(ptr::null_mut());
-
-// SAFETY: A workqueue may be used and destroyed from any thread.
-unsafe impl Send for DaxHmemWorkqueue {}
-// SAFETY: `&DaxHmemWorkqueue` gives no access at all.
-unsafe impl Sync for DaxHmemWorkqueue {}
 
 impl DaxHmemWorkqueue {
     /// `alloc_ordered_workqueue("dax_hmem_wq", 0)`, published for [`Self::flush`] and the
@@ -44,9 +36,11 @@ impl DaxHmemWorkqueue {
                 1,
             )
         };
-        let wq = NonNull::new(wq).ok_or(ENOMEM)?;
-        DAX_HMEM_WQ.store(wq.as_ptr(), Release);
-        Ok(Self(wq))
+        if wq.is_null() {
+            return Err(ENOMEM);
+        }
+        DAX_HMEM_WQ.store(wq, Release);
+        Ok(Self(()))
     }
 
     /// `queue_work(dax_hmem_wq, work)`: false if `work` was already queued.
@@ -76,8 +70,8 @@ impl DaxHmemWorkqueue {
 
 impl Drop for DaxHmemWorkqueue {
     fn drop(&mut self) {
-        DAX_HMEM_WQ.store(ptr::null_mut(), Relaxed);
-        // SAFETY: `self.0` came from alloc_workqueue() and is destroyed once, here.
-        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
+        let wq = DAX_HMEM_WQ.xchg(ptr::null_mut(), Relaxed);
+        // SAFETY: `alloc()` published `wq`, and only this, the one owner, unpublishes it.
+        unsafe { bindings::destroy_workqueue(wq) };
     }
 }

@@ -73,14 +73,14 @@ lab_wait_log() {
 	done
 }
 
-# Unload dax_hmem (and dax_cxl, which links against it), then load it again and settle.
+# Unload dax_hmem (and dax_cxl, which links against it), then load it again. The guest
+# settles after every stage.
 lab_reload_dax_hmem() {
 	if grep -q '^dax_cxl ' /proc/modules; then
 		rmmod dax_cxl || return 1
 	fi
 	rmmod dax_hmem || return 1
-	modprobe dax_hmem || return 1
-	lab_settle
+	modprobe dax_hmem
 }
 
 # The endpoint decoder of memdev $1 (for example mem0 -> decoder3.0).
