@@ -26,10 +26,13 @@ RUST_SOURCES = $(filter-out %_generated.rs,$(wildcard rust/*.rs rust/*/*.rs))
 MODULE_SOURCES = Kbuild $(RUST_SOURCES) $(wildcard rust/*.[ch])
 RUSTFMT = PATH="$$HOME/.cargo/bin:$$PATH" rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml
 
-# The cxl_test flavour is built in a copy, so the two never overwrite each other's objects.
-CXL_TEST_BUILD := $(CURDIR)/out/build/cxl_test
-CXL_TEST_KBUILD = $(MAKE) -C $(KDIR) M=$(CXL_TEST_BUILD) DAX_HMEM_CXL_TEST=y \
-	KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers
+# The cxl_test flavour and lab mutants (scripts/mutants/NAME.patch, MUTANT=NAME) are built in
+# copies, so that no build overwrites another's objects.
+COPY_NAME = $(subst $(eval) ,-,$(strip $(if $(MUTANT),mutant-$(MUTANT)) $(VARIANT)))
+COPY_BUILD = $(CURDIR)/out/build/$(COPY_NAME)
+COPY_KBUILD = $(MAKE) -C $(KDIR) M=$(COPY_BUILD) \
+	$(if $(MUTANT),DAX_HMEM_MUTANT=$(MUTANT)) \
+	$(if $(VARIANT),DAX_HMEM_CXL_TEST=y KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers)
 
 .PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check
 .DEFAULT_GOAL := modules
@@ -55,25 +58,28 @@ rustfmt: check-kdir
 
 clean:
 	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then $(KBUILD) clean; fi
-	rm -rf $(CXL_TEST_BUILD)
+	rm -rf out/build
 
 # For the lab (scripts/labpy/drivers.py): install dax_hmem.ko under
 # OVERLAY/lib/modules/<release>/updates; VARIANT=cxl_test builds the --wrap flavour against
 # cxl_test's symbols. The initramfs build runs depmod, so modules_install does not.
 lab-overlay: check-kdir
 	@test -n "$(OVERLAY)" || { echo "error: lab-overlay needs OVERLAY=DIR" >&2; exit 2; }
-ifeq ($(VARIANT),)
+	@case "$(VARIANT)" in ""|cxl_test) ;; *) echo "error: unknown VARIANT '$(VARIANT)' (known: cxl_test)" >&2; exit 2;; esac
+	@test -z "$(VARIANT)" || test -f $(KDIR)/tools/testing/cxl/Module.symvers || \
+		{ echo "error: $(KDIR) has no cxl_test build (tools/testing/cxl)" >&2; exit 2; }
+	@test -z "$(MUTANT)" || test -f scripts/mutants/$(MUTANT).patch || \
+		{ echo "error: unknown MUTANT '$(MUTANT)' (scripts/mutants/*.patch)" >&2; exit 2; }
+ifeq ($(COPY_NAME),)
 	$(KBUILD) modules
 	$(KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
-else ifeq ($(VARIANT),cxl_test)
-	@test -f $(KDIR)/tools/testing/cxl/Module.symvers || \
-		{ echo "error: $(KDIR) has no cxl_test build (tools/testing/cxl)" >&2; exit 2; }
-	mkdir -p $(CXL_TEST_BUILD)
-	cp -p --parents $(MODULE_SOURCES) $(CXL_TEST_BUILD)/
-	$(CXL_TEST_KBUILD) modules
-	$(CXL_TEST_KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
 else
-	@echo "error: unknown VARIANT '$(VARIANT)' (known: cxl_test)" >&2; exit 2
+	rm -rf $(COPY_BUILD)/rust
+	mkdir -p $(COPY_BUILD)
+	cp -p --parents $(MODULE_SOURCES) $(COPY_BUILD)/
+	$(if $(MUTANT),patch -s -d $(COPY_BUILD) -p1 < scripts/mutants/$(MUTANT).patch)
+	$(COPY_KBUILD) modules
+	$(COPY_KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
 endif
 
 setup:

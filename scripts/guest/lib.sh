@@ -7,7 +7,7 @@ LAB_OUT=/lab/out
 LAB_SLOT_MIB=64
 
 lab_log() {
-	echo "lab: $*" >/dev/console
+	echo "lab: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console
 }
 
 lab_cmdline_value() {
@@ -24,52 +24,92 @@ lab_disk() {
 	return 1
 }
 
-# Load drivers for the devices present at boot, as udev's coldplug pass does.
+# Load drivers for the devices present at boot, as udev's coldplug pass does; one modprobe
+# for all aliases, because each modprobe start costs a fraction of a second under TCG.
+# Devices added later get their driver through the hotplug helper, set in lab_main.
 lab_coldplug() {
-	echo /sbin/mdev >/proc/sys/kernel/hotplug
-	find /sys/devices -name modalias 2>/dev/null | while read -r f; do
-		alias=$(cat "$f" 2>/dev/null) && [ -n "$alias" ] && modprobe -b -q "$alias"
-	done
+	# shellcheck disable=SC2046
+	modprobe -a -b -q $(find /sys/devices -name modalias -exec cat {} + 2>/dev/null | sort -u)
 }
 
 # True while a module load started by autoload is still running.
 lab_loading_modules() {
-	for c in /proc/[0-9]*/comm; do
-		case "$(cat "$c" 2>/dev/null)" in modprobe | kmod | mdev) return 0 ;; esac
-	done
-	return 1
+	pidof modprobe kmod mdev >/dev/null
+}
+
+# Module names and states of /proc/modules, read with shell builtins: every fork costs
+# tens of milliseconds under TCG.
+lab_module_states() {
+	states=
+	while read -r name _ _ _ state _; do states="$states $name:$state"; done </proc/modules
+	echo "$states"
 }
 
 # Wait until module autoload is quiet: no modprobe running and /proc/modules unchanged
-# for two seconds (bounded by $1 seconds, default 60).
+# for one second, polled every quarter second (bounded by $1 seconds, default 60).
 lab_settle() {
-	limit=${1:-60}
+	polls=$((${1:-60} * 4))
 	last=
 	stable=0
-	while [ "$limit" -gt 0 ]; do
-		now=$(cat /proc/modules | cut -d' ' -f1,5 | sort | md5sum)
+	while [ "$polls" -gt 0 ]; do
+		now=$(lab_module_states)
 		if [ "$now" = "$last" ] && ! lab_loading_modules; then
 			stable=$((stable + 1))
-			[ "$stable" -ge 2 ] && return 0
+			[ "$stable" -ge 4 ] && return 0
 		else
 			stable=0
 		fi
 		last=$now
-		sleep 1
-		limit=$((limit - 1))
+		sleep 0.25
+		polls=$((polls - 1))
 	done
 	lab_log "settle: module autoload still busy"
 	return 1
 }
 
+# Run "$@" every quarter second until it succeeds, for at most $LAB_WAIT seconds (default 60).
+lab_wait() {
+	polls=$((${LAB_WAIT:-60} * 4))
+	until "$@"; do
+		polls=$((polls - 1))
+		[ "$polls" -gt 0 ] || { lab_log "wait: '$*' still fails after ${LAB_WAIT:-60} s"; return 1; }
+		sleep 0.25
+	done
+}
+
+lab_log_count_at_least() {
+	[ "$(dmesg | grep -cF "$1")" -ge "$2" ]
+}
+
 # Wait until the kernel log has at least $2 (default 1) lines containing $1, for at most $3
 # seconds (default 60).
 lab_wait_log() {
-	limit=${3:-60}
-	while [ "$(dmesg | grep -cF "$1")" -lt "${2:-1}" ]; do
-		[ "$limit" -gt 0 ] || { lab_log "wait_log: no '$1' after ${3:-60} s"; return 1; }
-		sleep 1
-		limit=$((limit - 1))
+	LAB_WAIT=${3:-60} lab_wait lab_log_count_at_least "$1" "${2:-1}"
+}
+
+# Succeed only if "$@" fails; its output goes to the steps log.
+lab_must_fail() {
+	if "$@"; then
+		echo "lab_must_fail: '$*' succeeded" >&2
+		return 1
+	fi
+}
+
+# Keep modprobe from loading module $1 from now on, including request_module() from the
+# kernel (a blacklist line would not stop that).
+lab_block_module() {
+	mkdir -p /etc/modprobe.d
+	echo "install $1 /bin/false" >>/etc/modprobe.d/lab-block.conf
+}
+
+# The memdevs below the host bridges of root decoder $1, in the decoder's target order, as
+# region creation wants them. QEMU gives a pxb-cxl host bridge the UID of its bus number.
+lab_memdevs_of() {
+	for id in $(tr ',' ' ' <"/sys/bus/cxl/devices/$1/target_list"); do
+		hb=$(printf 'pci0000:%02x' "$id")
+		for m in /sys/bus/cxl/devices/mem*; do
+			case "$(readlink -f "$m")" in */"$hb"/*) echo "${m##*/}" ;; esac
+		done
 	done
 }
 
@@ -118,10 +158,17 @@ lab_create_ram_region() {
 	echo "$region"
 }
 
-# memmap= argument that lays Soft Reserved exactly over CXL region $1.
+# memmap= argument that lays Soft Reserved over CXL region $1: exactly, or with size $2
+# from the region's start.
 lab_memmap_over_region() {
 	r=/sys/bus/cxl/devices/$1
-	printf 'memmap=%s%%%s+0xefffffff\n' "$(cat "$r/size")" "$(cat "$r/resource")"
+	printf 'memmap=%s%%%s+0xefffffff\n' "${2:-$(cat "$r/size")}" "$(cat "$r/resource")"
+}
+
+# memmap= argument that lays Soft Reserved over root decoder (window) $1 at offset $2, of
+# size $3.
+lab_memmap_in_window() {
+	printf 'memmap=%#x%%%#x+0xefffffff\n' "$(($3))" "$(($(cat "/sys/bus/cxl/devices/$1/start") + $2))"
 }
 
 # Record this stage, then kexec into the next one with the same kernel and initrd and the
@@ -157,6 +204,7 @@ lab_collect() {
 	for d in /sys/bus/platform/devices/hmem*; do
 		[ -e "$d" ] && p=$(readlink -f "$d") && echo "${p#/sys/devices}"
 	done >"$o/hmem-devices.txt"
+	lab_log "collected; kmemleak scan"
 	if [ -w /sys/kernel/debug/kmemleak ]; then
 		echo scan >/sys/kernel/debug/kmemleak
 		cat /sys/kernel/debug/kmemleak >"$o/kmemleak.txt"
@@ -186,12 +234,16 @@ lab_main() {
 	# loading itself.
 	LAB_AUTOLOAD=1
 	. "$LAB_IN/scenario.sh"
+	lab_log "stage $LAB_STAGE: coldplug"
+	# Like udev: devices added from now on get their drivers loaded.
+	echo /sbin/mdev >/proc/sys/kernel/hotplug
 	[ "$LAB_AUTOLOAD" = 1 ] && lab_coldplug
 	lab_settle
 	lab_log "stage $LAB_STAGE: running"
 	# -e: a stage fails at its first failing command.
 	(set -ex; "stage$LAB_STAGE") >"$LAB_OUT/steps.log" 2>&1
 	echo $? >"$LAB_OUT/steps.rc"
+	lab_log "stage $LAB_STAGE: steps done"
 	lab_settle
 	lab_finish_stage
 	poweroff -f

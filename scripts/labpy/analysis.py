@@ -129,33 +129,52 @@ def dax_hmem_implementation(symbols):
     return "rust" if any(n.startswith("_R") for n in names) else "c"
 
 
-def evaluate(scenario, final, stages, driver=None):
-    """Compare a run with the scenario's expectations.
+def kmem_over(sr, iomem):
+    """True when kmem added the range as memory: a "System RAM (kmem)" resource over it."""
+    start, end = sr
+    return any(name == "System RAM (kmem)" and a <= start and b >= end
+               for a, b, name, _ in iomem_entries(iomem))
 
-    final: {file name: text} of the last stage; stages: list of such dicts, one per stage
-    that reported (console log under "console.log" in final); driver: the driver name the run
-    was for, checked against the dax_hmem the guest had loaded. Returns (ranges, failures)."""
+
+def iomem_tree_missing(iomem, pattern):
+    """The first line of pattern (resource names, two-space indented to show nesting) that
+    /proc/iomem does not have at that place, or None when the whole nesting is there."""
+    entries = iomem_entries(iomem)
+    parents = {}  # depth in pattern -> index in entries of the matched resource
+    for line in (l for l in pattern.splitlines() if l.strip()):
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        name = line.strip()
+        if depth and depth - 1 not in parents:
+            return line.strip()
+        found = None
+        if not depth:  # the top of the pattern may sit at any depth
+            found = next((i for i, e in enumerate(entries) if e[2] == name), None)
+        else:
+            parent = parents[depth - 1]
+            child_depth = entries[parent][3] + 1
+            for i in range(parent + 1, len(entries)):
+                if entries[i][3] < child_depth:
+                    break  # left the parent's subtree
+                if entries[i][3] == child_depth and entries[i][2] == name:
+                    found = i
+                    break
+        if found is None:
+            return name
+        parents = {d: v for d, v in parents.items() if d < depth}
+        parents[depth] = found
+    return None
+
+
+def evaluate_stage(scenario, files, driver=None):
+    """Check one stage's results against the scenario's expectations. Returns
+    (ranges, failures)."""
     failures = []
-    for i, files in enumerate(stages, 1):
-        for name in ("dmesg.txt", "kmemleak.txt"):
-            for line in faults(files.get(name, "")):
-                failures.append(f"stage {i} {name}: {line}")
-        rc = files.get("steps.rc", "").strip()
-        if rc not in ("0", "kexec"):
-            failures.append(f"stage {i}: guest steps exited with {rc or 'no status'}")
-    for line in faults(final.get("console.log", "")):
-        if not any(line in f for f in failures):
-            failures.append(f"console: {line}")
-    if len(stages) != len(scenario.stages):
-        failures.append(f"{len(stages)} of {len(scenario.stages)} stages reported")
-        return [], failures
-
     if driver is not None:
-        loaded = dax_hmem_implementation(final.get("dax_hmem-symbols.txt", ""))
+        loaded = dax_hmem_implementation(files.get("dax_hmem-symbols.txt", ""))
         if loaded != driver:
             failures.append(f"driver={driver}, but the guest ran " +
                             (f"the {loaded} dax_hmem" if loaded else "no dax_hmem"))
-    modules = loaded_modules(final.get("proc-modules.txt", ""))
+    modules = loaded_modules(files.get("proc-modules.txt", ""))
     for module, users in scenario.module_users.items():
         if module not in modules:
             failures.append(f"module {module} is not loaded")
@@ -163,14 +182,16 @@ def evaluate(scenario, final, stages, driver=None):
             if user not in modules.get(module, [user]):
                 failures.append(f"module {user} does not use {module} (/proc/modules)")
 
-    dmesg = final.get("dmesg.txt", "")
-    srs = soft_reserved_ranges(dmesg, final.get("proc-iomem.txt", ""), scenario)
-    regions = dax_regions(final.get("dax-devices.tsv", ""))
+    dmesg = files.get("dmesg.txt", "")
+    iomem = files.get("proc-iomem.txt", "")
+    srs = soft_reserved_ranges(dmesg, iomem, scenario)
+    regions = dax_regions(files.get("dax-devices.tsv", ""))
     logged = decisions(dmesg)
     ranges = []
     for sr in srs:
         lines = [msg for _, msg, a, b in logged if (a, b) == sr]
-        ranges.append({"start": sr[0], "end": sr[1], "owner": owner(sr, regions), "decisions": lines})
+        ranges.append({"start": sr[0], "end": sr[1], "owner": owner(sr, regions), "decisions": lines,
+                       "kmem": kmem_over(sr, iomem)})
     if len(ranges) != len(scenario.expect):
         failures.append(f"expected {len(scenario.expect)} Soft Reserved range(s), found {len(ranges)}: "
                         + ", ".join(f"{r['start']:#x}-{r['end']:#x}" for r in ranges))
@@ -180,4 +201,45 @@ def evaluate(scenario, final, stages, driver=None):
             failures.append(f"{rng}: owner {got['owner']}, expected {want.owner}")
         if tuple(got["decisions"]) != want.decisions:
             failures.append(f"{rng}: decisions {got['decisions']}, expected {list(want.decisions)}")
+        if want.kmem is not None and got["kmem"] != want.kmem:
+            failures.append(f"{rng}: kmem {'added' if got['kmem'] else 'did not add'} it as System RAM, "
+                            f"expected {'added' if want.kmem else 'not added'}")
+    if scenario.expect_dax_regions:
+        counts = {kind: sum(r[0] == kind for r in regions) for kind in ("hmem", "cxl", "other")}
+        for kind, want in scenario.expect_dax_regions.items():
+            if counts[kind] != want:
+                failures.append(f"{counts[kind]} {kind} dax region(s), expected {want}")
+    if scenario.expect_iomem:
+        missing = iomem_tree_missing(iomem, scenario.expect_iomem)
+        if missing:
+            failures.append(f"/proc/iomem lacks the expected nesting at {missing!r}")
     return ranges, failures
+
+
+def evaluate(scenario, stages, console, driver=None):
+    """Compare a run with the scenario's expectations.
+
+    stages: one {file name: text} per stage that reported; console: the console log; driver:
+    the driver name the run was for, checked against the dax_hmem the guest had loaded.
+    Returns ({checked stage: ranges}, failures)."""
+    failures = []
+    for i, files in enumerate(stages, 1):
+        for name in ("dmesg.txt", "kmemleak.txt"):
+            for line in faults(files.get(name, "")):
+                failures.append(f"stage {i} {name}: {line}")
+        rc = files.get("steps.rc", "").strip()
+        if rc not in ("0", "kexec"):
+            failures.append(f"stage {i}: guest steps exited with {rc or 'no status'}")
+    for line in faults(console):
+        if not any(line in f for f in failures):
+            failures.append(f"console: {line}")
+    if len(stages) != len(scenario.stages):
+        failures.append(f"{len(stages)} of {len(scenario.stages)} stages reported")
+        return {}, failures
+    checked = {}
+    for n in scenario.check_stages:
+        ranges, stage_failures = evaluate_stage(scenario, stages[n - 1], driver)
+        prefix = f"stage {n}: " if len(scenario.check_stages) > 1 else ""
+        failures += [prefix + f for f in stage_failures]
+        checked[n] = ranges
+    return checked, failures

@@ -1,41 +1,163 @@
-"""The scenario x driver table: printed, and written as Markdown and JSON."""
+"""The parity matrix: each scenario's runs, one per driver, compared with the expectations and
+with each other. Printed as a table, and written as Markdown, JSON and an HTML page that shows
+the /proc/iomem trees side by side."""
 
+import difflib
+import html
 import json
+
+from . import compare
+
+
+def matrix(scenarios, runs, drivers):
+    """One row per scenario. runs: {(scenario name, driver name): summary}. The first driver is
+    the reference the others are compared with."""
+    rows = []
+    for s in scenarios:
+        by_driver = {d: runs[(s.name, d)] for d in drivers if (s.name, d) in runs}
+        ref = by_driver.get(drivers[0])
+        differences = []
+        for d in drivers[1:]:
+            other = by_driver.get(d)
+            if ref is None or other is None:
+                continue
+            if "aspects" in ref and "aspects" in other and ref["aspects"] and other["aspects"]:
+                differences += compare.differences(ref["aspects"], other["aspects"], (drivers[0], d))
+            else:
+                differences.append(f"{drivers[0]} vs {d}: not comparable (a run did not finish)")
+        passed = all(r["status"] == "pass" for r in by_driver.values()) and not differences
+        rows.append({"scenario": s.name, "description": s.description, "proves": s.proves,
+                     "expected": [e.owner for e in s.expect]
+                     or [f"{n} {k}" for k, n in s.expect_dax_regions.items()],
+                     "runs": by_driver, "match": None if len(by_driver) < 2 else not differences,
+                     "differences": differences, "result": "pass" if passed else "fail"})
+    return rows
 
 
 def _owners(run):
     return ", ".join(r["owner"] for r in run.get("ranges", [])) or "-"
 
 
-def table(runs):
-    head = ["scenario", "driver", "owner", "expected", "result", "seconds"]
-    rows = [[r["scenario"], r["driver"], _owners(r), ", ".join(e["owner"] for e in r.get("expected", [])) or "-",
-             r["status"], f"{r['seconds']:.1f}"] for r in runs]
-    return head, rows
+def _cells(row, drivers):
+    cells = [row["scenario"], ", ".join(row["expected"]) or "-"]
+    for d in drivers:
+        run = row["runs"].get(d)
+        cells += [f"{_owners(run)} ({run['status']})" if run else "-",
+                  f"{run['seconds']:.1f}" if run else "-"]
+    cells += [{None: "-", True: "yes", False: "NO"}[row["match"]], row["result"]]
+    return cells
 
 
-def markdown(runs):
-    head, rows = table(runs)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    failures = [(r["scenario"], r["driver"], f) for r in runs for f in r.get("failures", [])]
-    if failures:
-        lines += ["", "Failures:", ""] + [f"- {s} driver={d}: {f}" for s, d, f in failures]
-    return "\n".join(lines) + "\n"
+def _head(drivers):
+    return ["scenario", "expected"] + [x for d in drivers for x in (f"{d} owner", f"{d} s")] + ["match", "result"]
 
 
-def text(runs):
-    head, rows = table(runs)
-    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+def _problems(rows):
+    for row in rows:
+        for d, run in row["runs"].items():
+            for f in run.get("failures", []):
+                yield row["scenario"], f"driver={d}: {f}"
+        for f in row["differences"]:
+            yield row["scenario"], f"differs: {f}"
+
+
+def text(rows, drivers):
+    head = _head(drivers)
+    body = [_cells(r, drivers) for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head)] + [fmt.format(*row) for row in rows]
-    for r in runs:
-        for f in r.get("failures", []):
-            lines.append(f"  {r['scenario']} driver={r['driver']}: {f}")
+    lines = [fmt.format(*head)] + [fmt.format(*cells).rstrip() for cells in body]
+    lines += [f"  {s}: {p}" for s, p in _problems(rows)]
     return "\n".join(lines)
 
 
-def write(out_dir, runs):
+def markdown(rows, drivers):
+    head = _head(drivers)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cells(r, drivers)) + " |" for r in rows]
+    lines += ["", "Normalised before comparing /proc/iomem: "
+              + "; ".join(f"{k}: {v}" for k, v in compare.NORMALISED.items()) + "."]
+    problems = list(_problems(rows))
+    if problems:
+        lines += ["", "Failures:", ""] + [f"- {s}: {p}" for s, p in problems]
+    return "\n".join(lines) + "\n"
+
+
+def _tree_rows(left, right):
+    """Side-by-side rows (class, left line, right line) of two iomem texts."""
+    a, b = left.splitlines(), right.splitlines()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out += [("same", x, y) for x, y in zip(a[i1:i2], b[j1:j2])]
+            continue
+        n = max(i2 - i1, j2 - j1)
+        ls, rs = a[i1:i2] + [""] * (n - (i2 - i1)), b[j1:j2] + [""] * (n - (j2 - j1))
+        out += [("differ", x, y) for x, y in zip(ls, rs)]
+    return out
+
+
+_STYLE = """
+body { font-family: sans-serif; margin: 1em 2em; }
+table.iomem { border-collapse: collapse; font-family: monospace; font-size: 12px; }
+table.iomem td { padding: 0 1em; white-space: pre; vertical-align: top; }
+table.iomem tr.differ td { background: #ffd7d7; }
+td.sr { font-weight: bold; color: #0645ad; }
+.pass { color: #176317; } .fail { color: #b00000; }
+"""
+
+
+def _sr_marked(line, ranges):
+    """True when the iomem line's range overlaps a Soft Reserved range."""
+    try:
+        span = line.split(" : ", 1)[0].strip()
+        lo, hi = (int(x, 16) for x in span.split("-"))
+    except ValueError:
+        return False
+    return any(int(r["start"], 16) <= hi and int(r["end"], 16) >= lo for r in ranges)
+
+
+def html_page(rows, drivers):
+    ref, others = drivers[0], drivers[1:]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dax_hmem parity</title>"
+             f"<style>{_STYLE}</style></head><body><h1>dax_hmem: /proc/iomem, "
+             f"{html.escape(' vs '.join(drivers))}</h1>",
+             "<p>Normalised: " + html.escape("; ".join(f"{k}: {v}" for k, v in compare.NORMALISED.items()))
+             + ". Rows in red differ; bold lines overlap a Soft Reserved range.</p><ul>"]
+    for row in rows:
+        parts.append(f"<li><a href='#{row['scenario']}'>{row['scenario']}</a> "
+                     f"<span class='{row['result']}'>{row['result']}</span></li>")
+    parts.append("</ul>")
+    for row in rows:
+        parts.append(f"<h2 id='{row['scenario']}'>{html.escape(row['scenario'])} "
+                     f"<span class='{row['result']}'>{row['result']}</span></h2>"
+                     f"<p>{html.escape(row['description'])}</p>")
+        for p in [p for s, p in _problems([row])]:
+            parts.append(f"<p class='fail'>{html.escape(p)}</p>")
+        left = row["runs"].get(ref, {})
+        for other in others:
+            right = row["runs"].get(other, {})
+            stages = sorted(set(left.get("aspects", {})) | set(right.get("aspects", {})), key=int)
+            for stage in stages:
+                a = left.get("aspects", {}).get(stage, {}).get("iomem", "")
+                b = right.get("aspects", {}).get(stage, {}).get("iomem", "")
+                ranges = left.get("stages", {}).get(stage, []) or right.get("stages", {}).get(stage, [])
+                title = f"stage {stage}: " if len(stages) > 1 else ""
+                parts.append(f"<table class='iomem'><tr><th>{title}{ref}</th><th>{title}{other}</th></tr>")
+                for cls, x, y in _tree_rows(a, b):
+                    cells = "".join(f"<td class='{'sr' if _sr_marked(v, ranges) else ''}'>{html.escape(v)}</td>"
+                                    for v in (x, y))
+                    parts.append(f"<tr class='{cls}'>{cells}</tr>")
+                parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write(out_dir, rows, drivers):
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(runs, indent=2) + "\n")
-    (out_dir / "summary.md").write_text(markdown(runs))
+    slim = [dict(r, runs={d: {k: v for k, v in run.items() if k != "aspects"} for d, run in r["runs"].items()})
+            for r in rows]
+    doc = {"drivers": list(drivers), "normalised": compare.NORMALISED, "scenarios": slim}
+    (out_dir / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (out_dir / "summary.md").write_text(markdown(rows, drivers))
+    (out_dir / "iomem.html").write_text(html_page(rows, drivers))

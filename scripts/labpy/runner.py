@@ -7,10 +7,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import analysis, guest, paths
+from . import analysis, compare, guest, paths
 from .errors import LabError
 
-BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
+BASE_CMDLINE = ("console=ttyS0 loglevel=5 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
                 "log_buf_len=4M dax_hmem.dyndbg=+p")
 SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
 DISCOVERY_TIMEOUT = 180
@@ -86,13 +86,26 @@ class Lab:
                 if sr.window not in windows:
                     raise LabError(f"scenario {scenario.name}: topology has no CXL window {sr.window}")
                 start, size = windows[sr.window]
-                if sr.offset + sr.size > size:
-                    raise LabError(f"scenario {scenario.name}: Soft Reserved exceeds window {sr.window}")
-                args.append(f"memmap={sr.size:#x}%{start + sr.offset:#x}+{SR_TYPE}")
+                base = start + sr.offset
+                last = base + sr.size - 1
+                inside = [i for i, (s, n) in windows.items() if s <= last < s + n]
+                if sr.offset + sr.size > size and not (sr.span and inside):
+                    raise LabError(f"scenario {scenario.name}: Soft Reserved exceeds window {sr.window}"
+                                   + ("" if sr.span else " (span = true lets it run into the next window)"))
+                args.append(f"memmap={sr.size:#x}%{base:#x}+{SR_TYPE}")
             elif sr.kind == "address":
                 old = "-1" if sr.retype else ""
                 args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
         return args
+
+    def prepare(self, scenario, driver):
+        """Build what a run needs (initramfs, module, window discovery), so that runs started
+        in parallel only boot guests. Errors surface again, per run, in run()."""
+        try:
+            self.initrd(driver, scenario.modules)
+            self.memmap_args(scenario)
+        except LabError:
+            pass
 
     # -- one run -----------------------------------------------------------------------
 
@@ -109,7 +122,10 @@ class Lab:
             summary.update(status="error", failures=[str(e)], ranges=[])
         summary["seconds"] = round(time.monotonic() - start, 1)
         run_dir.mkdir(parents=True, exist_ok=True)
+        aspects = summary.pop("aspects", {})
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (run_dir / "compared.json").write_text(json.dumps(aspects, indent=2) + "\n")
+        summary["aspects"] = aspects
         return summary
 
     def _run(self, scenario, driver, run_dir):
@@ -130,12 +146,16 @@ class Lab:
             stage_dir.mkdir(parents=True, exist_ok=True)
             for name, text in files_of_stage.items():
                 (stage_dir / name).write_text(text)
-        final = dict(result.stages[-1]) if len(result.stages) == len(scenario.stages) else {}
-        final["console.log"] = result.console
-        ranges, failures = analysis.evaluate(scenario, final, result.stages, driver.name)
+        checked, failures = analysis.evaluate(scenario, result.stages, result.console, driver.implementation)
         status = "pass" if not failures else "fail"
         if result.timed_out:
             status = "timeout"
             failures.insert(0, f"guest timed out after {timeout} s (console log: {run_dir / 'console.log'})")
+
+        def printable(ranges):
+            return [dict(r, start=f"{r['start']:#x}", end=f"{r['end']:#x}") for r in ranges]
+        last = checked.get(scenario.check_stages[-1], [])
         return {"status": status, "failures": failures, "guest_seconds": round(result.seconds, 1),
-                "ranges": [dict(r, start=f"{r['start']:#x}", end=f"{r['end']:#x}") for r in ranges]}
+                "ranges": printable(last),
+                "stages": {str(n): printable(r) for n, r in checked.items()},
+                "aspects": {str(n): compare.aspects(result.stages[n - 1], r) for n, r in checked.items()}}

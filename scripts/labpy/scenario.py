@@ -50,7 +50,8 @@ class Topology:
 @dataclass(frozen=True)
 class SoftReserved:
     """One Soft Reserved range. kind is one of:
-    window: memmap= over window N (learned from the topology) at offset, of size;
+    window: memmap= over window N (learned from the topology) at offset, of size; with
+      span=true it may run on into the next window (S14);
     address: memmap= at a fixed address; retype=true turns RAM into Soft Reserved;
     region: a stage script lays it over a CXL region it committed (lab_memmap_over_region);
     cxl_test: mocked by cxl_test hmem_test=1 over the first half of CXL Window 0.
@@ -62,12 +63,14 @@ class SoftReserved:
     address: int = 0
     size: int = 0
     retype: bool = False
+    span: bool = False
 
 
 @dataclass(frozen=True)
 class Expectation:
     owner: str
     decisions: tuple
+    kmem: bool = None  # None: not checked
 
 
 @dataclass
@@ -84,6 +87,13 @@ class Scenario:
     expect: list
     tags: tuple = field(default_factory=tuple)
     module_users: dict = field(default_factory=dict)
+    expect_dax_regions: dict = field(default_factory=dict)
+    expect_iomem: str = ""
+    check_stages: tuple = ()  # default: the last stage
+    proves: str = ""
+
+    def __post_init__(self):
+        self.check_stages = tuple(self.check_stages) or (len(self.stages),)
 
 
 def _table(path, kind):
@@ -121,7 +131,7 @@ def _soft_reserved(path, entry):
     if len(kinds) != 1:
         raise LabError(f"{path}: soft_reserved entry needs exactly one of window, address, region, cxl_test")
     kind = kinds[0]
-    _check_keys(path, entry, {"window", "offset", "address", "size", "retype", "region", "cxl_test"})
+    _check_keys(path, entry, {"window", "offset", "address", "size", "retype", "span", "region", "cxl_test"})
     sr = SoftReserved(
         kind=kind,
         window=int(entry.get("window", 0)),
@@ -129,6 +139,7 @@ def _soft_reserved(path, entry):
         address=parse_size(entry.get("address", 0)),
         size=parse_size(entry["size"]) if "size" in entry else 0,
         retype=bool(entry.get("retype", False)),
+        span=bool(entry.get("span", False)),
     )
     if kind in ("window", "address") and not sr.size:
         raise LabError(f"{path}: a {kind} soft_reserved entry needs a size")
@@ -141,8 +152,9 @@ def load_scenario(name, directory=None, topologies=None):
         raise LabError(f"unknown scenario '{name}' (known: {', '.join(scenario_names(directory))})")
     t = _table(path, "scenario")
     stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
-    _check_keys(path, t, {"description", "topology", "modules", "kernel_args", "timeout",
-                          "soft_reserved", "autoload", "expect", "tags", "module_users", *stage_keys})
+    _check_keys(path, t, {"description", "proves", "topology", "modules", "kernel_args", "timeout",
+                          "soft_reserved", "autoload", "expect", "expect_dax_regions", "expect_iomem",
+                          "check_stages", "tags", "module_users", *stage_keys})
     if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
         raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
     modules = t.get("modules", "in-tree")
@@ -152,15 +164,25 @@ def load_scenario(name, directory=None, topologies=None):
         raise LabError(f"{path}: no topology")
     expect = []
     for e in t.get("expect", []):
-        _check_keys(path, e, {"owner", "decisions"})
+        _check_keys(path, e, {"owner", "decisions", "kmem"})
         if e.get("owner") not in OWNERS:
             raise LabError(f"{path}: expect.owner must be one of {', '.join(OWNERS)}")
         for d in e.get("decisions", []):
             if d not in DECISIONS:
                 raise LabError(f"{path}: unknown decision line {d!r}")
-        expect.append(Expectation(e["owner"], tuple(e.get("decisions", []))))
-    if not expect:
-        raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range")
+        expect.append(Expectation(e["owner"], tuple(e.get("decisions", [])),
+                                  bool(e["kmem"]) if "kmem" in e else None))
+    dax_regions = t.get("expect_dax_regions", {})
+    if not isinstance(dax_regions, dict) or not all(
+            k in ("hmem", "cxl", "other") and isinstance(v, int) for k, v in dax_regions.items()):
+        raise LabError(f"{path}: expect_dax_regions maps hmem, cxl or other to a count")
+    if not expect and not dax_regions:
+        raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range, "
+                       "or dax regions when it has none")
+    stage_count = len(stage_keys) or 1
+    check_stages = tuple(t.get("check_stages", [stage_count]))
+    if not check_stages or not all(isinstance(n, int) and 1 <= n <= stage_count for n in check_stages):
+        raise LabError(f"{path}: check_stages must name stages 1..{stage_count}")
     module_users = t.get("module_users", {})
     if not isinstance(module_users, dict) or not all(
             isinstance(users, list) and all(isinstance(u, str) for u in users) for users in module_users.values()):
@@ -178,6 +200,10 @@ def load_scenario(name, directory=None, topologies=None):
         expect=expect,
         tags=tuple(t.get("tags", [])),
         module_users={m: tuple(users) for m, users in module_users.items()},
+        expect_dax_regions=dict(dax_regions),
+        expect_iomem=t.get("expect_iomem", ""),
+        check_stages=check_stages,
+        proves=t.get("proves", ""),
     )
 
 

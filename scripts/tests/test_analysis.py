@@ -33,9 +33,10 @@ def stage(dmesg, dax="", rc="0", kmemleak=""):
     return {"dmesg.txt": dmesg, "dax-devices.tsv": dax, "steps.rc": rc + "\n", "kmemleak.txt": kmemleak}
 
 
-def evaluate(s, *stages, console=""):
-    final = dict(stages[-1], **{"console.log": console})
-    return analysis.evaluate(s, final, list(stages))
+def evaluate(s, *stages, console="", driver=None):
+    """(ranges of the last checked stage, failures)."""
+    checked, failures = analysis.evaluate(s, list(stages), console, driver)
+    return checked.get(s.check_stages[-1], []), failures
 
 
 class Faults(unittest.TestCase):
@@ -166,8 +167,7 @@ class Modules(unittest.TestCase):
 
 class Implementation(unittest.TestCase):
     def run_as(self, driver, symbols):
-        final = dict(good_stage(**{"dax_hmem-symbols.txt": symbols}), **{"console.log": ""})
-        return analysis.evaluate(scenario(), final, [final], driver)[1]
+        return evaluate(scenario(), good_stage(**{"dax_hmem-symbols.txt": symbols}), driver=driver)[1]
 
     def test_symbols_tell_rust_from_c(self):
         self.assertEqual(analysis.dax_hmem_implementation(RUST_SYMBOLS), "rust")

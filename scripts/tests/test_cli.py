@@ -25,7 +25,7 @@ class Arguments(unittest.TestCase):
     def test_unknown_driver(self):
         rc, _, err = run([LAB, "run", "--driver", "go", "a-uncommitted"])
         self.assertNotEqual(rc, 0)
-        self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust)"])
+        self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust, mutant:NAME)"])
 
     def test_unknown_option(self):
         rc, _, err = run([LAB, "run", "--drvier", "c"])
@@ -57,7 +57,7 @@ class Arguments(unittest.TestCase):
 class Guest(unittest.TestCase):
     def test_hung_guest_times_out_and_keeps_its_console_log(self):
         with tempfile.TemporaryDirectory() as out:
-            rc, stdout, err = run([LAB, "run", "--timeout", "3", "--out", out, "c-no-cxl"])
+            rc, stdout, err = run([LAB, "run", "--driver", "c", "--timeout", "3", "--out", out, "c-no-cxl"])
             console = Path(out, "c-no-cxl", "c", "console.log")
             self.assertNotEqual(rc, 0)
             errors = [line for line in err if line.startswith("error: ")]
