@@ -10,7 +10,7 @@ from pathlib import Path
 from . import analysis, compare, guest, paths
 from .errors import LabError
 
-BASE_CMDLINE = ("console=ttyS0 loglevel=5 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
+BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
                 "log_buf_len=4M dax_hmem.dyndbg=+p")
 SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
 DISCOVERY_TIMEOUT = 180
