@@ -113,14 +113,26 @@ lab_memdevs_of() {
 	done
 }
 
-# Unload dax_hmem (and dax_cxl, which links against it), then load it again. The guest
-# settles after every stage.
-lab_reload_dax_hmem() {
+# Unload dax_hmem, and dax_cxl first, which links against it.
+lab_unload_dax_hmem() {
 	if grep -q '^dax_cxl ' /proc/modules; then
 		rmmod dax_cxl || return 1
 	fi
-	rmmod dax_hmem || return 1
+	rmmod dax_hmem
+}
+
+# Unload dax_hmem (and dax_cxl), then load it again. The guest settles after every stage.
+lab_reload_dax_hmem() {
+	lab_unload_dax_hmem || return 1
 	modprobe dax_hmem
+}
+
+# True when some dax device sits under a CXL region's dax region.
+lab_cxl_dax_present() {
+	for d in /sys/bus/dax/devices/*; do
+		case "$(readlink -f "$d")" in */region*/dax_region*) return 0 ;; esac
+	done
+	return 1
 }
 
 # The endpoint decoder of memdev $1 (for example mem0 -> decoder3.0).
@@ -142,7 +154,8 @@ lab_create_ram_region() {
 	region=$(cat "$root/create_ram_region") || return 1
 	echo "$region" >"$root/create_ram_region" || return 1
 	r=/sys/bus/cxl/devices/$region
-	echo 256 >"$r/interleave_granularity" || return 1
+	# A region interleaved by its window must use the window's granularity.
+	cat "$root/interleave_granularity" >"$r/interleave_granularity" || return 1
 	echo "$ways" >"$r/interleave_ways" || return 1
 	echo $((per_dev * ways)) >"$r/size" || return 1
 	pos=0
@@ -180,6 +193,12 @@ lab_kexec() {
 	lab_finish_stage
 	lab_log "kexec into stage $next: $args"
 	exec kexec-file "$LAB_IN/bzImage" "$LAB_IN/initrd.cpio" "$args"
+}
+
+# kexec again, with this boot's memmap= arguments.
+lab_kexec_again() {
+	# shellcheck disable=SC2046
+	lab_kexec $(tr ' ' '\n' </proc/cmdline | grep '^memmap=')
 }
 
 lab_collect() {

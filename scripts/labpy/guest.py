@@ -10,7 +10,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 
-from .errors import LabError
+from .errors import LabError, QemuCrashed
 
 SLOT = 64 << 20
 QEMU = "qemu-system-x86_64"
@@ -82,7 +82,7 @@ def run(*, kernel, initrd, topology, cmdline, files, stages, timeout, run_dir):
     seconds = time.monotonic() - start
     stderr = (run_dir / "qemu.stderr").read_text(errors="replace").strip()
     if proc.returncode and not timed_out and stderr:
-        raise LabError(f"qemu failed: {stderr.splitlines()[-1]}")
+        raise QemuCrashed(f"qemu failed: {stderr.splitlines()[-1]}")
     text = console.read_text(errors="replace") if console.exists() else ""
     reported = _read_stages(out, stages)
     out.unlink()
