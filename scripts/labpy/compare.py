@@ -18,8 +18,10 @@ NORMALISED = {
                     "even under another System RAM parent",
     "endpoint ports": "endpointN becomes endpoint#: CXL port ids follow the order in which "
                       "memdevs probe, which is concurrent",
+    "adapter ROMs": "Adapter ROM lines are dropped: the kernel's scan of the legacy ROM area "
+                    "found a second one in 1 of 57 boots of the same guest",
 }
-_KERNEL_IMAGE = re.compile(r"^\s*[0-9a-f]+-[0-9a-f]+ : Kernel (code|rodata|data|bss)$")
+_DROPPED = re.compile(r"^\s*[0-9a-f]+-[0-9a-f]+ : (Kernel (code|rodata|data|bss)|Adapter ROM)$")
 _ENDPOINT = re.compile(r"(: endpoint)\d+$")
 
 ASPECTS = ("iomem", "owners", "decisions", "daxctl", "cxl")
@@ -27,7 +29,7 @@ ASPECTS = ("iomem", "owners", "decisions", "daxctl", "cxl")
 
 def normalise_iomem(text):
     return "\n".join(_ENDPOINT.sub(r"\1#", line) for line in text.splitlines()
-                     if not _KERNEL_IMAGE.match(line)) + "\n"
+                     if not _DROPPED.match(line)) + "\n"
 
 
 def _json(text):
