@@ -125,6 +125,67 @@ class Outcomes(unittest.TestCase):
         self.assertEqual(analysis.soft_reserved_ranges("", iomem, s), [(0x1000000000, 0x101FFFFFFF)])
 
 
+IOMEM_CXL = """110000000-20fffffff : CXL Window 0
+  110000000-11fffffff : region0
+    110000000-11fffffff : dax0.0
+      110000000-11fffffff : System RAM (kmem)
+210000000-30fffffff : CXL Window 1
+"""
+KMEM_TREE = "CXL Window 0\n  region0\n    dax0.0\n      System RAM (kmem)\n"
+
+
+class Iomem(unittest.TestCase):
+    def test_nesting_present(self):
+        self.assertIsNone(analysis.iomem_tree_missing(IOMEM_CXL, KMEM_TREE))
+
+    def test_nesting_under_the_wrong_parent_is_missing(self):
+        flat = IOMEM_CXL.replace("    110000000-11fffffff : dax0.0", "  110000000-11fffffff : dax0.0")
+        self.assertEqual(analysis.iomem_tree_missing(flat, KMEM_TREE), "dax0.0")
+
+    def test_a_name_under_a_sibling_does_not_count(self):
+        tree = "CXL Window 1\n  region0\n"
+        self.assertEqual(analysis.iomem_tree_missing(IOMEM_CXL, tree), "region0")
+
+    def test_kmem_over_a_range(self):
+        self.assertTrue(analysis.kmem_over((0x110000000, 0x11fffffff), IOMEM_CXL))
+        self.assertFalse(analysis.kmem_over((0x110000000, 0x12fffffff), IOMEM_CXL))
+
+
+class Expectations(unittest.TestCase):
+    def test_kmem_expectation(self):
+        s = scenario()
+        s.expect = [Expectation("hmem", s.expect[0].decisions, kmem=True)]
+        files = stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX)
+        self.assertEqual(evaluate(s, files)[1],
+                         ["range 0 [0x110000000-0x11fffffff]: kmem did not add it as System RAM, expected added"])
+        files["proc-iomem.txt"] = "110000000-11fffffff : dax1.0\n  110000000-11fffffff : System RAM (kmem)\n"
+        self.assertEqual(evaluate(s, files)[1], [])
+
+    def test_dax_region_counts(self):
+        s = scenario()
+        s.expect, s.soft_reserved, s.expect_dax_regions = [], [], {"cxl": 1, "hmem": 0}
+        self.assertEqual(evaluate(s, stage("", CXL_DAX))[1], [])
+        self.assertEqual(evaluate(s, stage("", HMEM_DAX))[1],
+                         ["0 cxl dax region(s), expected 1", "1 hmem dax region(s), expected 0"])
+
+    def test_expected_iomem_nesting(self):
+        s = scenario(owner="cxl", decisions=("await CXL initial probe", "CXL claims resource, dropping"))
+        s.expect_iomem = KMEM_TREE
+        files = dict(stage(SR_LINE + AWAIT + DROP, CXL_DAX), **{"proc-iomem.txt": IOMEM_CXL})
+        self.assertEqual(evaluate(s, files)[1], [])
+        files["proc-iomem.txt"] = IOMEM_CXL.replace("      110000000-11fffffff : System RAM (kmem)\n", "")
+        self.assertEqual(evaluate(s, files)[1], ["/proc/iomem lacks the expected nesting at 'System RAM (kmem)'"])
+
+    def test_every_checked_stage_is_held_to_the_expectation(self):
+        s = scenario(stages=3)
+        s.check_stages = (2, 3)
+        good = stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX, rc="kexec")
+        bad = stage(SR_LINE + AWAIT + REGISTER, CXL_DAX)
+        checked, failures = analysis.evaluate(s, [good, good, bad], "")
+        self.assertEqual(sorted(checked), [2, 3])
+        self.assertEqual(failures, ["stage 3: range 0 [0x110000000-0x11fffffff]: owner cxl, expected hmem"])
+
+
 if __name__ == "__main__":
     unittest.main()
 

@@ -14,11 +14,21 @@ from labpy.errors import LabError  # noqa: E402
 class Committed(unittest.TestCase):
     def test_all_scenarios_load_with_expectations(self):
         names = scenario.scenario_names()
-        self.assertGreaterEqual(len(names), 6)
+        self.assertGreaterEqual(len(names), 19)
         for name in names:
             s = scenario.load_scenario(name)
-            self.assertTrue(s.expect, name)
-            self.assertTrue(s.description, name)
+            self.assertTrue(s.expect or s.expect_dax_regions, name)
+            self.assertTrue(s.description and s.proves, name)
+
+    def test_every_scenario_is_documented(self):
+        doc = (scenario.paths.ROOT / "Documentation" / "scenarios.rst").read_text()
+        missing = [n for n in scenario.scenario_names() if f"``{n}``" not in doc]
+        self.assertEqual(missing, [])
+
+    def test_load_orders_checks_each_boot(self):
+        s = scenario.load_scenario("q-load-orders")
+        self.assertEqual(s.check_stages, (2, 3, 4, 5))
+        self.assertFalse(s.autoload)
 
     def test_topology_a_lays_soft_reserved_over_a_learned_window(self):
         s = scenario.load_scenario("a-uncommitted")
@@ -59,6 +69,18 @@ class Malformed(unittest.TestCase):
     def test_unknown_key(self):
         with self.assertRaisesRegex(LabError, "unknown key"):
             self.load('topology = "no-cxl"\ntimout = 3\n[[expect]]\nowner = "hmem"\n')
+
+    def test_check_stage_out_of_range(self):
+        with self.assertRaisesRegex(LabError, "check_stages must name stages 1..1"):
+            self.load('topology = "no-cxl"\ncheck_stages = [2]\n[[expect]]\nowner = "hmem"\n')
+
+    def test_bad_dax_region_counts(self):
+        with self.assertRaisesRegex(LabError, "expect_dax_regions"):
+            self.load('topology = "no-cxl"\nexpect_dax_regions = { dax = 1 }\n')
+
+    def test_dax_region_counts_alone_are_an_expectation(self):
+        s = self.load('topology = "no-cxl"\nexpect_dax_regions = { cxl = 1 }\n')
+        self.assertEqual((s.expect, s.expect_dax_regions, s.check_stages), ([], {"cxl": 1}, (1,)))
 
     def test_stage_gap(self):
         with self.assertRaisesRegex(LabError, "without gaps"):
