@@ -217,7 +217,8 @@ lab_collect() {
 	# Which dax_hmem ran: the host tells C from Rust by the symbol names.
 	awk '$4 == "[dax_hmem]" { print $3 }' /proc/kallsyms >"$o/dax_hmem-symbols.txt"
 	cat /proc/cmdline >"$o/cmdline.txt"
-	cxl list -v >"$o/cxl-list.json" 2>"$o/cxl-list.err"
+	# Memdevs, decoders and regions; not "cxl list -v", which takes seconds on cxl_test.
+	cxl list -MDR >"$o/cxl-list.json" 2>"$o/cxl-list.err"
 	cxl list -R >"$o/cxl-list-regions.json" 2>>"$o/cxl-list.err"
 	daxctl list -R >"$o/daxctl-list-regions.json" 2>"$o/daxctl-list.err"
 	daxctl list -RD >"$o/daxctl-list.json" 2>>"$o/daxctl-list.err"

@@ -107,6 +107,13 @@ class Lab:
         except LabError:
             pass
 
+    def last_seconds(self, scenario, driver, default):
+        """How long this run took the last time in this output directory."""
+        try:
+            return json.loads((self.out / scenario.name / driver.name / "summary.json").read_text())["seconds"]
+        except (OSError, ValueError, KeyError):
+            return default
+
     # -- one run -----------------------------------------------------------------------
 
     def run(self, scenario, driver):
