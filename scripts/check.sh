@@ -22,7 +22,7 @@ scripts/lab run --all --driver "$DRIVERS" --out "$OUT" | tee "$OUT/scenarios.log
 t4=$(now)
 
 read -r unit_pass unit_fail < <(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$OUT/unit.log")
-read -r scen_pass scen_fail < <(sed -n 's/^scenarios: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$OUT/scenarios.log")
+read -r scen_pass scen_fail < <(sed -n 's/^scenarios: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/scenarios.log")
 unit_pass=${unit_pass:-0} unit_fail=${unit_fail:-$((unit_rc != 0))}
 scen_pass=${scen_pass:-0} scen_fail=${scen_fail:-1}
 echo "timings: setup $((t1 - t0)) s, kernel $((t2 - t1)) s, unit tests $((t3 - t2)) s," \
