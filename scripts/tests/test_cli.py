@@ -27,6 +27,16 @@ class Arguments(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust, mutant:NAME)"])
 
+    def test_unknown_mutant(self):
+        rc, _, err = run([LAB, "run", "--driver", "c,mutant:nope", "a-uncommitted"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: unknown mutant 'nope' (known: flip-containment, skip-deferral)"])
+
+    def test_bad_jobs(self):
+        rc, _, err = run([LAB, "run", "--jobs", "0", "a-uncommitted"])
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: --jobs must be at least 1"])
+
     def test_unknown_option(self):
         rc, _, err = run([LAB, "run", "--drvier", "c"])
         self.assertNotEqual(rc, 0)

@@ -7,11 +7,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-from labpy import kernel as lab_kernel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labpy import kernel as lab_kernel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CARGO_BIN = Path.home() / ".cargo" / "bin"
@@ -194,6 +197,11 @@ class BadInput(unittest.TestCase):
         rc, err = self.make(f"KDIR={lab_kernel.load().kdir}", "lab-overlay", "OVERLAY=/tmp/x", "VARIANT=kunit")
         self.assertNotEqual(rc, 0)
         self.assertEqual(err, ["error: unknown VARIANT 'kunit' (known: cxl_test)"])
+
+    def test_unknown_mutant(self):
+        rc, err = self.make(f"KDIR={lab_kernel.load().kdir}", "lab-overlay", "OVERLAY=/tmp/x", "MUTANT=nope")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(err, ["error: unknown MUTANT 'nope' (scripts/mutants/*.patch)"])
 
 
 if __name__ == "__main__":
