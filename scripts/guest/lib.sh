@@ -7,7 +7,7 @@ LAB_OUT=/lab/out
 LAB_SLOT_MIB=64
 
 # Debian's busybox shell runs its own applets before PATH, so a bare "modprobe" would be
-# busybox's, which ignores modprobe.d install lines. Stages and mdev get kmod's tools.
+# busybox's applet, not the kmod that request_module() runs. Stages and mdev get kmod's.
 modprobe() { /sbin/modprobe "$@"; }
 rmmod() { /sbin/rmmod "$@"; }
 insmod() { /sbin/insmod "$@"; }
@@ -35,8 +35,8 @@ lab_disk() {
 # for all aliases, because each modprobe start costs a fraction of a second under TCG.
 # Devices added later get their driver through the hotplug helper, set in lab_main.
 lab_coldplug() {
-	# shellcheck disable=SC2046
 	# Aliases without a module fail, as under udev; that is not an error of the stage.
+	# shellcheck disable=SC2046
 	modprobe -a -b -q $(find /sys/devices -name modalias -exec cat {} + 2>/dev/null | sort -u) || :
 }
 

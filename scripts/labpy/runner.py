@@ -127,7 +127,7 @@ class Lab:
             try:
                 summary.update(self._run(scenario, driver, run_dir))
             except QemuCrashed as e:
-                # QEMU 10.0's TCG asserts now and then (iotlb_to_section); that says nothing
+                # QEMU 10.0 asserted once in iotlb_to_section (multi-threaded TCG); that says nothing
                 # about the guest, so run once more and say so in the summary.
                 summary["qemu_crashed"] = str(e)
                 summary.update(self._run(scenario, driver, run_dir))
