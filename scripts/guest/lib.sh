@@ -220,8 +220,7 @@ lab_collect() {
 	# Memdevs, decoders and regions; not "cxl list -v", which takes seconds on cxl_test.
 	cxl list -MDR >"$o/cxl-list.json" 2>"$o/cxl-list.err"
 	cxl list -R >"$o/cxl-list-regions.json" 2>>"$o/cxl-list.err"
-	daxctl list -R >"$o/daxctl-list-regions.json" 2>"$o/daxctl-list.err"
-	daxctl list -RD >"$o/daxctl-list.json" 2>>"$o/daxctl-list.err"
+	daxctl list -RD >"$o/daxctl-list.json" 2>"$o/daxctl-list.err"
 	# One line per dax device: name, sysfs path, region start, region size, device size.
 	for d in /sys/bus/dax/devices/*; do
 		[ -e "$d" ] || continue

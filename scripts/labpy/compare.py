@@ -63,9 +63,10 @@ def _first_difference(a, b):
 def differences(left, right, names=("c", "rust")):
     """[message] for each aspect that differs between two {stage: aspects} maps."""
     out = []
-    for stage in sorted(set(left) | set(right)):
+    stages = sorted(set(left) | set(right))
+    for stage in stages:
         a, b = left.get(stage), right.get(stage)
-        where = f"stage {stage} " if len(set(left) | set(right)) > 1 else ""
+        where = f"stage {stage} " if len(stages) > 1 else ""
         if a is None or b is None:
             out.append(f"{where}reported by {names[0] if a is not None else names[1]} only")
             continue

@@ -70,9 +70,9 @@ DRIVERS = {d.name: d for d in (CDriver(), RustDriver())}
 
 def get(name):
     if name.startswith("mutant:"):
-        mutant = name.split(":", 1)[1]
-        if mutant not in mutants():
-            raise LabError(f"unknown mutant '{mutant}' (known: {', '.join(mutants()) or 'none'})")
+        mutant, known = name.split(":", 1)[1], mutants()
+        if mutant not in known:
+            raise LabError(f"unknown mutant '{mutant}' (known: {', '.join(known) or 'none'})")
         return MutantDriver(mutant)
     try:
         return DRIVERS[name]

@@ -21,7 +21,7 @@ def matrix(scenarios, runs, drivers):
             other = by_driver.get(d)
             if ref is None or other is None:
                 continue
-            if "aspects" in ref and "aspects" in other and ref["aspects"] and other["aspects"]:
+            if ref.get("aspects") and other.get("aspects"):
                 differences += compare.differences(ref["aspects"], other["aspects"], (drivers[0], d))
             else:
                 differences.append(f"{drivers[0]} vs {d}: not comparable (a run did not finish)")

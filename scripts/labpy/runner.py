@@ -135,10 +135,9 @@ class Lab:
             summary.update(status="error", failures=[str(e)], ranges=[])
         summary["seconds"] = round(time.monotonic() - start, 1)
         run_dir.mkdir(parents=True, exist_ok=True)
-        aspects = summary.pop("aspects", {})
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (run_dir / "compared.json").write_text(json.dumps(aspects, indent=2) + "\n")
-        summary["aspects"] = aspects
+        (run_dir / "summary.json").write_text(
+            json.dumps({k: v for k, v in summary.items() if k != "aspects"}, indent=2) + "\n")
+        (run_dir / "compared.json").write_text(json.dumps(summary.get("aspects", {}), indent=2) + "\n")
         return summary
 
     def _run(self, scenario, driver, run_dir):

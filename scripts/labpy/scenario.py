@@ -180,8 +180,9 @@ def load_scenario(name, directory=None, topologies=None):
         raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range, "
                        "or dax regions when it has none")
     stage_count = len(stage_keys) or 1
-    check_stages = tuple(t.get("check_stages", [stage_count]))
-    if not check_stages or not all(isinstance(n, int) and 1 <= n <= stage_count for n in check_stages):
+    check_stages = tuple(t.get("check_stages", ()))
+    if "check_stages" in t and not (check_stages and all(
+            isinstance(n, int) and 1 <= n <= stage_count for n in check_stages)):
         raise LabError(f"{path}: check_stages must name stages 1..{stage_count}")
     module_users = t.get("module_users", {})
     if not isinstance(module_users, dict) or not all(
