@@ -1,18 +1,28 @@
 # dax_hmem: the Rust module, and the lab that proves it.
 #
 #   make                  build dax_hmem.ko (KDIR=<7.3 tree>, default: the lab's kernel)
+#   make KERNEL=stock     build it for Debian's stock 7.3 kernel, in the trixie build root
+#   make deb              the DKMS package, out/dax-hmem-dkms_<version>_all.deb
+#   make rust-analyzer    rust-project.json for our crate against the lab kernel
 #   make modules_install  install it to /lib/modules/<release>/updates (INSTALL_MOD_PATH=)
 #   make lint             clippy (CLIPPY=1) and rustfmt --check, on our files only
 #   make rustfmt          format our Rust files with the kernel's .rustfmt.toml
 #   make clean            remove build products
-#   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust)
+#   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust;
+#                KERNEL=stock boots Debian's kernel instead of the lab's)
 #   make check   the tests: unit tests, then every scenario with both drivers
 #   make setup   host toolchain only;  make kernel   lab kernel only
+#   make stock-kernel     Debian's stock kernel, its trixie build root and Rust metadata
 #
 # Every target does its own set-up on a fresh Debian bookworm machine (root).
 
 LAB_CACHE ?= /var/cache/dax-hmem-lab
 DRIVERS ?= c,rust
+# lab: the lab's debug kernel, built from linux-source-7.3; stock: Debian's own 7.3 kernel.
+KERNEL ?= lab
+ifeq ($(filter lab stock,$(KERNEL)),)
+$(error unknown KERNEL '$(KERNEL)' (known: lab, stock))
+endif
 LAB_KERNEL_ENV := $(LAB_CACHE)/kernel/current/kernel.env
 
 # Without KDIR, build against the lab's kernel, building that first (cached).
@@ -34,7 +44,8 @@ COPY_KBUILD = $(MAKE) -C $(KDIR) M=$(COPY_BUILD) \
 	$(if $(MUTANT),DAX_HMEM_MUTANT=$(MUTANT)) \
 	$(if $(VARIANT),DAX_HMEM_CXL_TEST=y KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers)
 
-.PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check
+.PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check \
+	deb rust-analyzer stock-kernel
 .DEFAULT_GOAL := modules
 
 help:
@@ -43,22 +54,25 @@ help:
 check-kdir: $(KDIR_PREREQ)
 	@scripts/check-kdir.sh "$(KDIR)"
 
+ifeq ($(KERNEL),stock)
+# Debian's kernel wants its own rustc (trixie's), so the module is built in the trixie build
+# root, against Rust metadata regenerated from linux-source-7.3 (Documentation/dkms.rst).
+modules: setup
+	scripts/stock-kernel.sh module out/stock
+
+modules_install:
+	@echo "error: KERNEL=stock installs through the DKMS package (make deb; Documentation/dkms.rst)" >&2; exit 2
+
+lab-overlay: setup
+	@test -n "$(OVERLAY)" || { echo "error: lab-overlay needs OVERLAY=DIR" >&2; exit 2; }
+	@test -z "$(VARIANT)$(MUTANT)" || { echo "error: KERNEL=stock has no cxl_test build and takes no mutant" >&2; exit 2; }
+	scripts/stock-kernel.sh overlay $(OVERLAY)
+else
 modules: check-kdir
 	$(KBUILD) modules
 
 modules_install: modules
 	$(KBUILD) modules_install
-
-lint: check-kdir
-	$(KBUILD) CLIPPY=1 modules
-	$(RUSTFMT) --check $(RUST_SOURCES)
-
-rustfmt: check-kdir
-	$(RUSTFMT) $(RUST_SOURCES)
-
-clean:
-	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then $(KBUILD) clean; fi
-	rm -rf out/build
 
 # For the lab (scripts/labpy/drivers.py): install dax_hmem.ko under
 # OVERLAY/lib/modules/<release>/updates; VARIANT=cxl_test builds the --wrap flavour against
@@ -81,6 +95,26 @@ else
 	$(COPY_KBUILD) modules
 	$(COPY_KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
 endif
+endif
+
+lint: check-kdir
+	$(KBUILD) CLIPPY=1 modules
+	$(RUSTFMT) --check $(RUST_SOURCES)
+
+rustfmt: check-kdir
+	$(RUSTFMT) $(RUST_SOURCES)
+
+clean:
+	@if [ -n "$(KDIR)" ] && [ -d "$(KDIR)" ]; then $(KBUILD) clean; fi
+	rm -rf out/build out/stock
+
+deb:
+	scripts/build-dkms-deb.sh out
+
+# The kernel's generator writes rust-project.json with the kernel's crates; ours is added.
+rust-analyzer: check-kdir
+	$(KBUILD) rust-analyzer
+	scripts/rust-analyzer.py rust-project.json rust/dax_hmem_main.rs
 
 setup:
 	scripts/setup-host.sh
@@ -88,8 +122,11 @@ setup:
 kernel: setup
 	scripts/build-kernel.sh >/dev/null
 
-run: kernel
-	scripts/lab run --driver $(DRIVERS)
+stock-kernel: setup
+	scripts/stock-kernel.sh >/dev/null
+
+run: $(if $(filter stock,$(KERNEL)),stock-kernel,kernel)
+	scripts/lab run --kernel $(KERNEL) --driver $(DRIVERS)
 
 check:
 	scripts/check.sh

@@ -6,7 +6,7 @@ set -euo pipefail
 
 BINDGEN_VERSION=0.73.2
 PACKAGES=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod
-	busybox-static libclang-19-dev ndctl daxctl python3)
+	busybox-static libclang-19-dev ndctl daxctl python3 debootstrap)
 QEMU_VERSION_PREFIX="1:10.0"
 
 [ "$(id -u)" = 0 ] || die "setup must run as root (apt-get install)"

@@ -252,10 +252,29 @@ lab_finish_stage() {
 	lab_log "stage $LAB_STAGE results written"
 }
 
+lab_disks_ready() {
+	lab_disk labin >/dev/null && lab_disk labout >/dev/null
+}
+
+# Start module autoload for devices added from now on, as udev does. The lab's kernel runs a
+# hotplug helper; Debian's has no CONFIG_UEVENT_HELPER, so listen on the uevent netlink socket.
+lab_start_hotplug() {
+	if [ -e /proc/sys/kernel/hotplug ]; then
+		echo /sbin/mdev >/proc/sys/kernel/hotplug
+	else
+		uevent /sbin/mdev >/dev/null 2>&1 &
+	fi
+}
+
 lab_main() {
 	LAB_STAGE=$(lab_cmdline_value lab.stage)
 	LAB_STAGE=${LAB_STAGE:-1}
 	mkdir -p "$LAB_IN" "$LAB_OUT"
+	# virtio_blk is built into the lab's kernel and a module of Debian's.
+	if ! lab_disks_ready; then
+		modprobe -q -a virtio_pci virtio_blk
+		LAB_WAIT=30 lab_wait lab_disks_ready
+	fi
 	in=$(lab_disk labin) || { lab_log "no input disk"; poweroff -f; }
 	tar -xf "$in" -C "$LAB_IN" || { lab_log "bad input disk"; poweroff -f; }
 	# The scenario defines stage1, stage2, ... and may set LAB_AUTOLOAD=0 to drive module
@@ -263,8 +282,7 @@ lab_main() {
 	LAB_AUTOLOAD=1
 	. "$LAB_IN/scenario.sh"
 	lab_log "stage $LAB_STAGE: coldplug"
-	# Like udev: devices added from now on get their drivers loaded.
-	echo /sbin/mdev >/proc/sys/kernel/hotplug
+	lab_start_hotplug
 	[ "$LAB_AUTOLOAD" = 1 ] && lab_coldplug
 	lab_settle
 	lab_log "stage $LAB_STAGE: running"

@@ -9,11 +9,23 @@ from . import paths
 from .errors import LabError
 
 
+def _run(cmd, what):
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        last = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise LabError(f"{what} failed: {last[0]}")
+    return done.stdout.strip()
+
+
 class CDriver:
-    """The in-tree drivers/dax/hmem/hmem.c (cxl_test: its --wrap build)."""
+    """The in-tree drivers/dax/hmem/hmem.c (cxl_test: its --wrap build); on the stock kernel,
+    Debian's own build of it."""
 
     name = "c"
     implementation = "c"
+
+    def check_kernel(self, kernel):
+        pass
 
     def overlays(self, kernel, modules, workdir):
         return [kernel.root / "cxl_test-modules"] if modules == "cxl_test" else []
@@ -30,18 +42,45 @@ class RustDriver:
     # A mutant run is of the Rust module: the guest must have loaded Rust code.
     implementation = "rust"
 
+    def check_kernel(self, kernel):
+        if self.mutant and kernel.flavour != "lab":
+            raise LabError(f"driver {self.name}: mutants run on the lab kernel only")
+
     def overlays(self, kernel, modules, workdir):
         overlay = workdir / f"overlay-{self.name.replace(':', '-')}-{modules}"
-        cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", f"KDIR={kernel.kdir}", f"OVERLAY={overlay}"]
+        if kernel.flavour == "stock":
+            # Built in the trixie build root with Debian's rustc (scripts/stock-kernel.sh).
+            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", "KERNEL=stock", f"OVERLAY={overlay}"]
+        else:
+            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", f"KDIR={kernel.kdir}", f"OVERLAY={overlay}"]
         if modules == "cxl_test":
             cmd.append("VARIANT=cxl_test")
         if self.mutant:
             cmd.append(f"MUTANT={self.mutant}")
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode:
-            raise LabError(f"driver={self.name}: module build failed: {done.stderr.strip().splitlines()[-1:]}")
+        _run(cmd, f"driver={self.name}: module build")
         base = CDriver().overlays(kernel, modules, workdir)
         return base + [overlay]
+
+
+class DkmsDriver:
+    """The Rust module as a Debian user gets it: `make deb` builds the DKMS package, dpkg
+    installs it in the trixie build root, DKMS builds and installs the module, and the guest
+    gets the .ko from updates/dkms (scripts/stock-kernel.sh dkms)."""
+
+    name = "dkms"
+    implementation = "rust"
+
+    def check_kernel(self, kernel):
+        if kernel.flavour != "stock":
+            raise LabError("driver dkms builds for Debian's stock kernel: use --kernel stock")
+
+    def overlays(self, kernel, modules, workdir):
+        overlay = workdir / f"overlay-dkms-{modules}"
+        deb = _run([str(paths.SCRIPTS / "build-dkms-deb.sh"), str(workdir)], "driver=dkms: make deb")
+        _run([str(paths.SCRIPTS / "stock-kernel.sh"), "dkms", deb,
+              str(overlay / "lib" / "modules" / kernel.release / "updates" / "dkms")],
+             "driver=dkms: DKMS install")
+        return [overlay]
 
 
 class MutantDriver(RustDriver):
@@ -65,7 +104,7 @@ def mutants():
     return out
 
 
-DRIVERS = {d.name: d for d in (CDriver(), RustDriver())}
+DRIVERS = {d.name: d for d in (CDriver(), RustDriver(), DkmsDriver())}
 
 
 def get(name):

@@ -1,4 +1,5 @@
-"""The lab kernel built by scripts/build-kernel.sh."""
+"""The kernels the lab boots: its own debug build (scripts/build-kernel.sh) and Debian's stock
+kernel image and modules (scripts/stock-kernel.sh)."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,6 +8,8 @@ from . import paths
 from .errors import LabError
 
 SUPPORTED_SERIES = "7.3"
+# How each kernel is made, for the message when it is not there yet.
+MAKERS = {"lab": "make kernel (scripts/build-kernel.sh)", "stock": "make stock-kernel (scripts/stock-kernel.sh)"}
 
 
 @dataclass(frozen=True)
@@ -15,19 +18,42 @@ class Kernel:
     release: str
     package_version: str
     kdir: Path
+    flavour: str = "lab"
 
     @property
     def bzimage(self):
         return self.root / "bzImage"
 
+    @property
+    def modules_dir(self):
+        return self.root / "modules" / "lib" / "modules" / self.release
 
-def load(root=None):
-    root = Path(root or paths.KERNEL)
+    def lacks(self, scenario):
+        """What the scenario needs that this kernel does not have, as a list of names."""
+        missing = []
+        if scenario.modules == "cxl_test" and not (self.root / "cxl_test-modules").is_dir():
+            missing.append("cxl_test")
+        try:
+            dep = (self.modules_dir / "modules.dep").read_text()
+        except OSError:
+            dep = ""
+        have = {Path(line.split(":", 1)[0]).name.split(".ko")[0] for line in dep.splitlines()}
+        missing += [m for m in scenario.needs_modules if m not in have]
+        return missing
+
+
+def load(flavour="lab", root=None):
+    if flavour not in paths.KERNELS:
+        raise LabError(f"unknown kernel '{flavour}' (known: {', '.join(paths.KERNELS)})")
+    root = Path(root or paths.KERNELS[flavour])
     env = root / "kernel.env"
     if not env.exists():
-        raise LabError(f"no lab kernel at {root}: run 'make kernel' (scripts/build-kernel.sh)")
+        raise LabError(f"no {flavour} kernel at {root}: run '{MAKERS[flavour]}'")
     values = dict(line.split("=", 1) for line in env.read_text().splitlines() if "=" in line)
     release = values.get("KERNEL_RELEASE", "")
     if release.split(".")[:2] != SUPPORTED_SERIES.split("."):
         raise LabError(f"kernel {release or '?'} is not supported (only {SUPPORTED_SERIES}.x)")
-    return Kernel(root.resolve(), release, values.get("KERNEL_PACKAGE_VERSION", ""), Path(values["KDIR"]))
+    if "KDIR" not in values:
+        raise LabError(f"{env} names no KDIR: run '{MAKERS[flavour]}'")
+    return Kernel(root.resolve(), release, values.get("KERNEL_PACKAGE_VERSION", ""), Path(values["KDIR"]),
+                  values.get("KERNEL_FLAVOUR", "lab"))

@@ -10,3 +10,6 @@ SCENARIOS = ROOT / "qemu" / "scenarios"
 CACHE = Path(os.environ.get("LAB_CACHE", "/var/cache/dax-hmem-lab"))
 # LAB_KERNEL selects other kernel artifacts (a non-debug kernel for benchmarks, say).
 KERNEL = Path(os.environ.get("LAB_KERNEL", CACHE / "kernel" / "current"))
+# Debian's stock kernel image and modules (scripts/stock-kernel.sh).
+STOCK_KERNEL = Path(os.environ.get("LAB_STOCK_KERNEL", CACHE / "stock" / "current"))
+KERNELS = {"lab": KERNEL, "stock": STOCK_KERNEL}

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -19,6 +20,17 @@ DISCOVERY_TIMEOUT = 180
 def _qemu_version():
     out = subprocess.run([guest.QEMU, "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0] if out else "?"
+
+
+def parse_windows(text):
+    """{index: (start, size)} from the discovery boot's "INDEX START SIZE" lines; a line of
+    any other shape (a decoder that vanished, an error message) is not a window."""
+    found = {}
+    for line in text.splitlines():
+        m = re.fullmatch(r"(\d+) (0x[0-9a-fA-F]+|\d+) (0x[0-9a-fA-F]+|\d+)", line.strip())
+        if m:
+            found[int(m.group(1))] = (int(m.group(2), 0), int(m.group(3), 0))
+    return found
 
 
 class Lab:
@@ -58,6 +70,7 @@ class Lab:
         from .drivers import CDriver
         run_dir = self.work / f"discover-{topology.name}"
         script = ("stage1() {\n  for d in /sys/bus/cxl/devices/decoder0.*; do\n"
+                  "    [ -e $d/start ] || continue\n"
                   "    echo \"${d##*.} $(cat $d/start) $(cat $d/size)\"\n"
                   "  done > $LAB_OUT/windows.txt\n}\n")
         result = guest.run(kernel=self.kernel, initrd=self.initrd(CDriver(), "in-tree"), topology=topology,
@@ -67,12 +80,10 @@ class Lab:
         if result.timed_out or not result.stages:
             raise LabError(f"window discovery for topology {topology.name} failed "
                            f"(console log: {run_dir / 'console.log'})")
-        found = {}
-        for line in result.stages[0].get("windows.txt", "").splitlines():
-            idx, start, size = line.split()
-            found[int(idx)] = (int(start, 0), int(size, 0))
+        found = parse_windows(result.stages[0].get("windows.txt", ""))
         if not found:
-            raise LabError(f"topology {topology.name} has cxl=true but no CXL window was found")
+            raise LabError(f"topology {topology.name} has cxl=true but no CXL window was found "
+                           f"(console log: {run_dir / 'console.log'})")
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(found))
         return found

@@ -91,6 +91,7 @@ class Scenario:
     expect_iomem: str = ""
     check_stages: tuple = ()  # default: the last stage
     proves: str = ""
+    needs_modules: tuple = ()  # test modules the kernel must have (not every kernel does)
 
     def __post_init__(self):
         self.check_stages = tuple(self.check_stages) or (len(self.stages),)
@@ -154,7 +155,7 @@ def load_scenario(name, directory=None, topologies=None):
     stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
     _check_keys(path, t, {"description", "proves", "topology", "modules", "kernel_args", "timeout",
                           "soft_reserved", "autoload", "expect", "expect_dax_regions", "expect_iomem",
-                          "check_stages", "tags", "module_users", *stage_keys})
+                          "check_stages", "tags", "module_users", "needs_modules", *stage_keys})
     if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
         raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
     modules = t.get("modules", "in-tree")
@@ -188,6 +189,9 @@ def load_scenario(name, directory=None, topologies=None):
     if not isinstance(module_users, dict) or not all(
             isinstance(users, list) and all(isinstance(u, str) for u in users) for users in module_users.values()):
         raise LabError(f"{path}: module_users maps a module to the list of modules that must use it")
+    needs_modules = t.get("needs_modules", [])
+    if not isinstance(needs_modules, list) or not all(isinstance(m, str) for m in needs_modules):
+        raise LabError(f"{path}: needs_modules is a list of module names")
     return Scenario(
         name=name,
         description=t.get("description", ""),
@@ -205,6 +209,7 @@ def load_scenario(name, directory=None, topologies=None):
         expect_iomem=t.get("expect_iomem", ""),
         check_stages=check_stages,
         proves=t.get("proves", ""),
+        needs_modules=tuple(needs_modules),
     )
 
 

@@ -25,7 +25,7 @@ class Arguments(unittest.TestCase):
     def test_unknown_driver(self):
         rc, _, err = run([LAB, "run", "--driver", "go", "a-uncommitted"])
         self.assertNotEqual(rc, 0)
-        self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust, mutant:NAME)"])
+        self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust, dkms, mutant:NAME)"])
 
     def test_unknown_mutant(self):
         rc, _, err = run([LAB, "run", "--driver", "c,mutant:nope", "a-uncommitted"])

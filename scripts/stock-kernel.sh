@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Debian's stock 7.3 kernel as a build target and as a lab kernel.
+#
+#   stock-kernel.sh [prepare]        fetch and cache it; print its artifact directory
+#   stock-kernel.sh module DESTDIR   build dax_hmem.ko for it into DESTDIR; print the .ko's path
+#   stock-kernel.sh overlay DIR      the same, into DIR/lib/modules/<release>/updates (the lab's)
+#   stock-kernel.sh dkms DEB DESTDIR install the DKMS package DEB in the build root, let DKMS
+#                                    build and install the module, copy that .ko to DESTDIR
+#
+# prepare takes the newest linux-modules-7.3.*-amd64 of trixie-backports. Its kernel image and
+# modules are downloaded (private apt, never the host's sources) and cached under
+# $LAB_CACHE/stock/<release>-<version>, with kernel.env as the lab reads it and a module tree cut
+# down to qemu/stock-modules.txt. In the trixie build root (scripts/build-trixie-root.sh), the
+# kernel's headers and linux-source-7.3 are installed, and dkms/dkms-build.sh regenerates the
+# Rust metadata once per release with the kernel's own toolchain. A warm run checks versions.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+
+require_supported_series
+FLAVOUR=amd64
+APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
+STOCK=$LAB_CACHE/stock
+# Where the lab puts the module's sources inside the build root.
+ROOT_SRC=/usr/src/dax-hmem-lab
+
+newest_release() {
+	lab_apt "$APT_DIR" apt-cache search --names-only \
+		"^linux-modules-${LAB_KERNEL_SERIES//./\\.}\\.[0-9]+\\+deb[0-9]+-$FLAVOUR\$" 2>/dev/null |
+		sed 's/^linux-modules-\([^ ]*\) .*/\1/' | sort -V | tail -n1
+}
+
+# Image and modules, extracted once per release and version.
+fetch_kernel() {
+	local release=$1 version=$2 art=$3 config=$4
+	[ -f "$art/kernel.env" ] && return 0
+	log "fetching Debian's kernel $release ($version)"
+	local binary modules x
+	binary=$(lab_apt_download "$APT_DIR" "linux-binary-unsigned-$release" "$version")
+	modules=$(lab_apt_download "$APT_DIR" "linux-modules-$release" "$version")
+	rm -rf "$art.tmp"
+	x=$art.tmp/x
+	mkdir -p "$x" "$art.tmp/modules/lib/modules"
+	dpkg-deb -x "$binary" "$x"
+	dpkg-deb -x "$modules" "$x"
+	local mods vmlinuz
+	mods=$(find "$x" -maxdepth 3 -type d -path "*/lib/modules/$release" | head -n1)
+	vmlinuz=$(find "$x" -name "vmlinuz*" -type f | head -n1)
+	[ -n "$mods" ] && [ -n "$vmlinuz" ] || die "Debian's $release packages hold no vmlinuz or modules"
+	cp "$vmlinuz" "$art.tmp/bzImage"
+	rm -f "$mods/vmlinuz"*
+	# The headers' .config is the kernel's (linux-headers-* in the build root).
+	cp "$config" "$art.tmp/.config"
+	depmod -b "${mods%/lib/modules/$release}" "$release" || die "depmod of Debian's $release modules failed"
+	# Only the modules the guest needs, and what they depend on.
+	local keep=$art.tmp/modules/lib/modules/$release name file
+	mkdir -p "$keep"
+	cp "$mods"/modules.builtin* "$mods"/modules.order "$keep/"
+	grep -v '^#' "$LAB_ROOT/qemu/stock-modules.txt" | while read -r name; do
+		[ -n "$name" ] || continue
+		modprobe -d "${mods%/lib/modules/$release}" -S "$release" --show-depends "$name" 2>/dev/null |
+			sed -n 's/^insmod \([^ ]*\).*/\1/p'
+	done | sort -u | while read -r file; do
+		mkdir -p "$keep/$(dirname "${file#"$mods"/}")"
+		cp "$file" "$keep/${file#"$mods"/}"
+	done
+	rm -rf "$x"
+	cat >"$art.tmp/kernel.env" <<ENV
+KERNEL_FLAVOUR=stock
+KERNEL_PACKAGE=linux-image-$release
+KERNEL_PACKAGE_VERSION=$version
+KERNEL_RELEASE=$release
+ENV
+	rm -rf "$art"
+	mv "$art.tmp" "$art"
+}
+
+# The kernel's headers and source in the build root, at the kernel's version.
+install_in_root() {
+	local root=$1 release=$2 version=$3 p have missing=()
+	for p in "linux-headers-$release" "linux-source-$LAB_KERNEL_SERIES"; do
+		have=$(chroot "$root" dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
+		[ "$have" = "$version" ] || missing+=("$p=$version")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing in the build root: ${missing[*]}"
+	lab_chroot "$root" apt-get -q update >"$root.apt.log" 2>&1 ||
+		die "apt-get update in the build root failed (see $root.apt.log)"
+	lab_chroot "$root" apt-get -q install -y "${missing[@]}" >>"$root.apt.log" 2>&1 ||
+		die "apt-get install ${missing[*]} in the build root failed (see $root.apt.log)"
+}
+
+# The module's sources, fresh, at $ROOT_SRC in the build root.
+sync_sources() {
+	local root=$1
+	rm -rf "${root:?}$ROOT_SRC"
+	mkdir -p "$root$ROOT_SRC"
+	(cd "$LAB_ROOT" && lab_module_sources | xargs cp -p --parents -t "$root$ROOT_SRC")
+}
+
+prepare() {
+	lab_apt_init "$APT_DIR" "$LAB_KERNEL_SUITE"
+	local release version root art t0
+	release=$(newest_release)
+	[ -n "$release" ] || die "no linux-modules-$LAB_KERNEL_SERIES.*-$FLAVOUR in $LAB_KERNEL_SUITE"
+	version=$(lab_apt_version "$APT_DIR" "linux-modules-$release")
+	root=$("$LAB_ROOT/scripts/build-trixie-root.sh") || exit 1
+	art=$STOCK/$release-$version
+	mkdir -p "$STOCK"
+	install_in_root "$root" "$release" "$version"
+	fetch_kernel "$release" "$version" "$art" "$root/usr/src/linux-headers-$release/.config"
+	sync_sources "$root"
+	t0=$(now)
+	lab_chroot "$root" "$ROOT_SRC/dkms/dkms-build.sh" --prepare-only "$release" >&2 || exit 1
+	local seconds=$(($(now) - t0))
+	[ "$seconds" -lt 5 ] || log "Rust metadata for $release regenerated in $seconds s"
+	# The lab builds against the regenerated tree through the build root.
+	grep -v -e '^KDIR=' -e '^BUILD_ROOT=' "$art/kernel.env" >"$art/kernel.env.tmp"
+	printf 'KDIR=%s\nBUILD_ROOT=%s\n' "$root/var/cache/dax-hmem-dkms/$release" "$root" >>"$art/kernel.env.tmp"
+	mv "$art/kernel.env.tmp" "$art/kernel.env"
+	ln -sfn "$art" "$STOCK/current"
+	echo "$art"
+}
+
+kernel_env() {
+	local art=$1
+	# shellcheck disable=SC1091
+	. "$art/kernel.env"
+	root=$BUILD_ROOT release=$KERNEL_RELEASE
+}
+
+case "${1:-prepare}" in
+prepare)
+	prepare
+	;;
+module | overlay)
+	[ $# -eq 2 ] || die "usage: stock-kernel.sh $1 DIR"
+	art=$(prepare)
+	kernel_env "$art"
+	dest=$2
+	[ "$1" = module ] || dest=$2/lib/modules/$release/updates
+	sync_sources "$root"
+	lab_chroot "$root" "$ROOT_SRC/dkms/dkms-build.sh" "$release" >"$art/module-build.log" 2>&1 ||
+		{ tail -n 20 "$art/module-build.log" >&2; die "module build for $release failed (see $art/module-build.log)"; }
+	mkdir -p "$dest"
+	cp "$root$ROOT_SRC/dax_hmem.ko" "$dest/"
+	echo "$dest/dax_hmem.ko"
+	;;
+dkms)
+	[ $# -eq 3 ] || die "usage: stock-kernel.sh dkms DEB DESTDIR"
+	[ -f "$2" ] || die "no DKMS package at $2"
+	art=$(prepare)
+	kernel_env "$art"
+	deb=/tmp/$(basename "$2")
+	cp "$2" "$root$deb"
+	log "dpkg -i $(basename "$2") in the build root; DKMS log: $art/dkms.log"
+	{
+		lab_chroot "$root" dpkg -i "$deb" &&
+			lab_chroot "$root" dkms install dax-hmem/"$(dpkg-deb -f "$2" Version)" -k "$release" &&
+			lab_chroot "$root" dkms status dax-hmem
+	} >"$art/dkms.log" 2>&1 || { tail -n 20 "$art/dkms.log" >&2; die "DKMS install failed (see $art/dkms.log)"; }
+	ko=$(find "$root/lib/modules/$release/updates/dkms" -name 'dax_hmem.ko*' | head -n1)
+	[ -n "$ko" ] || die "DKMS installed no dax_hmem.ko for $release"
+	mkdir -p "$3"
+	cp "$ko" "$3/"
+	echo "$3/$(basename "$ko")"
+	;;
+*)
+	die "unknown command '$1' (known: prepare, module DESTDIR, overlay DIR, dkms DEB DESTDIR)"
+	;;
+esac
