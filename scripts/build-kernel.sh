@@ -16,52 +16,17 @@ PACKAGE=linux-source-$LAB_KERNEL_SERIES
 APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
 FRAGMENT=$LAB_ROOT/qemu/kernel.config
 
-apt_private() {
-	local tool=$1
-	shift
-	"$tool" -q -o Dir::Etc::SourceList="$APT_DIR/sources.list" -o APT::Sandbox::User=root \
-		-o Dir::Etc::SourceParts="$APT_DIR/empty" -o Dir::Etc::Preferences=/nonexistent \
-		-o Dir::Etc::PreferencesParts="$APT_DIR/empty" \
-		-o Dir::State="$APT_DIR/state" -o Dir::State::status="$APT_DIR/state/status" \
-		-o Dir::Cache="$APT_DIR/cache" -o APT::Get::List-Cleanup=0 "$@"
-}
-
 # Newest source package of the series; its .deb is downloaded once per version.
 fetch_source() {
-	mkdir -p "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/debs" "$APT_DIR/empty"
-	touch "$APT_DIR/state/status"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $LAB_KERNEL_SUITE main" \
-		>"$APT_DIR/sources.list"
-	# The index is refreshed at most daily; an offline warm run reuses it.
-	if [ -z "$(find "$APT_DIR/state" -name .updated -mtime -1 2>/dev/null)" ]; then
-		if apt_private apt-get update >"$APT_DIR/update.log" 2>&1; then
-			touch "$APT_DIR/state/.updated"
-		elif ! ls "$APT_DIR"/debs/"${PACKAGE}"_*.deb >/dev/null 2>&1; then
-			die "apt-get update for $LAB_KERNEL_SUITE failed (see $APT_DIR/update.log)"
-		else
-			log "apt-get update failed; using the cached $PACKAGE"
-		fi
-	fi
-	local version
-	version=$(apt_private apt-cache show "$PACKAGE" 2>/dev/null |
-		sed -n 's/^Version: //p' | sort -V | tail -n1) || true
-	if [ -z "$version" ]; then
-		version=$(find "$APT_DIR/debs" -name "${PACKAGE}_*.deb" -printf '%f\n' 2>/dev/null |
-			sed 's/^[^_]*_\([^_]*\)_.*/\1/' | sort -V | tail -n1)
-		[ -n "$version" ] || die "kernel package $PACKAGE is not available from $LAB_KERNEL_SUITE"
-	fi
+	lab_apt_init "$APT_DIR" "$LAB_KERNEL_SUITE"
+	local version deb
+	version=$(lab_apt_version "$APT_DIR" "$PACKAGE")
+	[ -n "$version" ] || die "kernel package $PACKAGE is not available from $LAB_KERNEL_SUITE"
 	case "$version" in
 	"$LAB_KERNEL_SERIES".* | "$LAB_KERNEL_SERIES"~* | "$LAB_KERNEL_SERIES"-*) ;;
 	*) die "$PACKAGE version $version is not a $LAB_KERNEL_SERIES.x kernel" ;;
 	esac
-	local deb=$APT_DIR/debs/${PACKAGE}_${version}_all.deb
-	if [ ! -s "$deb" ]; then
-		log "downloading $PACKAGE $version"
-		rm -rf "$APT_DIR/debs.tmp" && mkdir -p "$APT_DIR/debs.tmp"
-		(cd "$APT_DIR/debs.tmp" && apt_private apt-get download "$PACKAGE=$version" >/dev/null &&
-			mv ./*.deb "$deb") || die "download of $PACKAGE=$version failed"
-		[ -s "$deb" ] || die "download of $PACKAGE=$version left no $deb"
-	fi
+	deb=$(lab_apt_download "$APT_DIR" "$PACKAGE" "$version") || exit 1
 	echo "$version $deb"
 }
 

@@ -29,42 +29,52 @@ newest_release() {
 		sed 's/^linux-modules-\([^ ]*\) .*/\1/' | sort -V | tail -n1
 }
 
-# Image and modules, extracted once per release and version.
+# What the guest's module tree is cut from: the list, and how it is cut (bump on a change).
+modules_key() {
+	{ echo 2; cat "$LAB_ROOT/qemu/stock-modules.txt"; } | sha256sum | cut -c1-16
+}
+
+# Image and modules, extracted once per release, version and modules_key; the modules cut down to what
+# the guest needs.
 fetch_kernel() {
-	local release=$1 version=$2 art=$3 config=$4
-	[ -f "$art/kernel.env" ] && return 0
+	local release=$1 version=$2 art=$3
+	grep -qx "MODULES_KEY=$(modules_key)" "$art/kernel.env" 2>/dev/null && return 0
 	log "fetching Debian's kernel $release ($version)"
-	local binary modules x
-	binary=$(lab_apt_download "$APT_DIR" "linux-binary-unsigned-$release" "$version")
-	modules=$(lab_apt_download "$APT_DIR" "linux-modules-$release" "$version")
+	local package deb x
 	rm -rf "$art.tmp"
 	x=$art.tmp/x
 	mkdir -p "$x" "$art.tmp/modules/lib/modules"
-	dpkg-deb -x "$binary" "$x"
-	dpkg-deb -x "$modules" "$x"
+	# The image; the modules; and modules.builtin, modules.order and the config (linux-base-*).
+	for package in "linux-binary-unsigned-$release" "linux-modules-$release" "linux-base-$release"; do
+		deb=$(lab_apt_download "$APT_DIR" "$package" "$version")
+		dpkg-deb -x "$deb" "$x"
+	done
 	local mods vmlinuz
-	mods=$(find "$x" -maxdepth 3 -type d -path "*/lib/modules/$release" | head -n1)
+	mods=$(find "$x" -maxdepth 4 -type d -path "*/lib/modules/$release" | head -n1)
 	vmlinuz=$(find "$x" -name "vmlinuz*" -type f | head -n1)
 	[ -n "$mods" ] && [ -n "$vmlinuz" ] || die "Debian's $release packages hold no vmlinuz or modules"
 	cp "$vmlinuz" "$art.tmp/bzImage"
 	rm -f "$mods/vmlinuz"*
-	# The headers' .config is the kernel's (linux-headers-* in the build root).
-	cp "$config" "$art.tmp/.config"
+	cp "$mods/config" "$art.tmp/.config"
 	depmod -b "${mods%/lib/modules/$release}" "$release" || die "depmod of Debian's $release modules failed"
-	# Only the modules the guest needs, and what they depend on.
+	# Only the modules the guest needs, and what they depend on (-C /dev/null: not by way of
+	# the host's modprobe.d, where ndctl installs libnvdimm through a command).
 	local keep=$art.tmp/modules/lib/modules/$release name file
 	mkdir -p "$keep"
-	cp "$mods"/modules.builtin* "$mods"/modules.order "$keep/"
+	cp "$mods"/modules.builtin* "$mods/modules.order" "$keep/"
 	grep -v '^#' "$LAB_ROOT/qemu/stock-modules.txt" | while read -r name; do
 		[ -n "$name" ] || continue
-		modprobe -d "${mods%/lib/modules/$release}" -S "$release" --show-depends "$name" 2>/dev/null |
-			sed -n 's/^insmod \([^ ]*\).*/\1/p'
+		# A module this kernel does not build (a test module) is left out; a scenario that
+		# needs it is refused on this kernel.
+		modprobe -C /dev/null -d "${mods%/lib/modules/$release}" -S "$release" --show-depends "$name" 2>/dev/null |
+			sed -n 's/^insmod \([^ ]*\).*/\1/p' || true
 	done | sort -u | while read -r file; do
 		mkdir -p "$keep/$(dirname "${file#"$mods"/}")"
 		cp "$file" "$keep/${file#"$mods"/}"
 	done
 	rm -rf "$x"
 	cat >"$art.tmp/kernel.env" <<ENV
+MODULES_KEY=$(modules_key)
 KERNEL_FLAVOUR=stock
 KERNEL_PACKAGE=linux-image-$release
 KERNEL_PACKAGE_VERSION=$version
@@ -107,7 +117,7 @@ prepare() {
 	art=$STOCK/$release-$version
 	mkdir -p "$STOCK"
 	install_in_root "$root" "$release" "$version"
-	fetch_kernel "$release" "$version" "$art" "$root/usr/src/linux-headers-$release/.config"
+	fetch_kernel "$release" "$version" "$art"
 	sync_sources "$root"
 	t0=$(now)
 	lab_chroot "$root" "$ROOT_SRC/dkms/dkms-build.sh" --prepare-only "$release" >&2 || exit 1

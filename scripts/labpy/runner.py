@@ -40,6 +40,8 @@ class Lab:
         self.work = self.out / ".work"
         self.timeout = timeout
         self._initrds = {}
+        # A failed window discovery is not retried by every run of the topology at once.
+        self._window_errors = {}
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -62,6 +64,15 @@ class Lab:
         discovery boot and cached per topology, QEMU and kernel."""
         if not topology.cxl:
             return {}
+        if topology.name in self._window_errors:
+            raise self._window_errors[topology.name]
+        try:
+            return self._discover_windows(topology)
+        except LabError as e:
+            self._window_errors[topology.name] = e
+            raise
+
+    def _discover_windows(self, topology):
         key = hashlib.sha256(json.dumps([topology.qemu_args(), _qemu_version(), str(self.kernel.root)])
                              .encode()).hexdigest()[:16]
         cache = paths.CACHE / "windows" / f"{topology.name}-{key}.json"

@@ -92,12 +92,15 @@ lab_apt_version() {
 # the .deb's path.
 lab_apt_download() {
 	local dir=$1 package=$2 version=$3 deb
-	deb=$dir/debs/${package}_${version//:/%3a}.deb
+	deb=$(find "$dir/debs" -name "${package}_${version//:/%3a}_*.deb" 2>/dev/null | head -n1)
 	if [ ! -s "$deb" ]; then
 		log "downloading $package $version"
-		rm -rf "$dir/debs.tmp" && mkdir -p "$dir/debs.tmp"
-		(cd "$dir/debs.tmp" && lab_apt "$dir" apt-get download "$package=$version" >/dev/null &&
-			mv ./*.deb "$deb") || die "download of $package=$version failed"
+		rm -rf "$dir/debs.tmp" && mkdir -p "$dir/debs.tmp" "$dir/debs"
+		(cd "$dir/debs.tmp" && lab_apt "$dir" apt-get download "$package=$version" >/dev/null) ||
+			die "download of $package=$version failed"
+		deb=$(find "$dir/debs.tmp" -name '*.deb' | head -n1)
+		[ -s "$deb" ] || die "download of $package=$version left no .deb"
+		mv "$deb" "$dir/debs/" && deb=$dir/debs/${deb##*/}
 	fi
 	echo "$deb"
 }
