@@ -84,10 +84,11 @@ ENV
 	mv "$art.tmp" "$art"
 }
 
-# The kernel's headers and source in the build root, at the kernel's version.
+# The kernel's headers (and their metapackage, which the DKMS package depends on) and source in
+# the build root, at the kernel's version.
 install_in_root() {
 	local root=$1 release=$2 version=$3 p have missing=()
-	for p in "linux-headers-$release" "linux-source-$LAB_KERNEL_SERIES"; do
+	for p in "linux-headers-$release" "linux-headers-$FLAVOUR" "linux-source-$LAB_KERNEL_SERIES"; do
 		have=$(chroot "$root" dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
 		[ "$have" = "$version" ] || missing+=("$p=$version")
 	done
@@ -167,7 +168,12 @@ dkms)
 		lab_chroot "$root" dpkg -i "$deb" &&
 			lab_chroot "$root" dkms install dax-hmem/"$(dpkg-deb -f "$2" Version)" -k "$release" &&
 			lab_chroot "$root" dkms status dax-hmem
-	} >"$art/dkms.log" 2>&1 || { tail -n 20 "$art/dkms.log" >&2; die "DKMS install failed (see $art/dkms.log)"; }
+	} >"$art/dkms.log" 2>&1 || {
+		# Leave no half-configured package behind.
+		lab_chroot "$root" dpkg --purge dax-hmem-dkms >>"$art/dkms.log" 2>&1
+		tail -n 20 "$art/dkms.log" >&2
+		die "DKMS install failed (see $art/dkms.log)"
+	}
 	ko=$(find "$root/lib/modules/$release/updates/dkms" -name 'dax_hmem.ko*' | head -n1)
 	[ -n "$ko" ] || die "DKMS installed no dax_hmem.ko for $release"
 	mkdir -p "$3"

@@ -89,3 +89,48 @@ class Malformed(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KernelRequirements(unittest.TestCase):
+    """What a scenario needs of a kernel, and which kernels have it."""
+
+    def kernel(self, d, modules, cxl_test=False):
+        from labpy.kernel import Kernel
+        mods = Path(d, "modules", "lib", "modules", "7.3.4")
+        mods.mkdir(parents=True)
+        (mods / "modules.dep").write_text("".join(f"kernel/x/{m}.ko.xz:\n" for m in modules))
+        if cxl_test:
+            Path(d, "cxl_test-modules").mkdir()
+        return Kernel(Path(d), "7.3.4", "7.3.4-1", Path(d), "stock")
+
+    def test_cxl_test_and_test_modules(self):
+        t = scenario.load_scenario("t-rebind-pending")
+        d = scenario.load_scenario("d-cxl-test")
+        a = scenario.load_scenario("a-uncommitted")
+        self.assertEqual(t.needs_modules, ("test_async_driver_probe",))
+        with tempfile.TemporaryDirectory() as tmp:
+            k = self.kernel(tmp, ["dax_hmem", "cxl_acpi"])
+            self.assertEqual(k.lacks(t), ["test_async_driver_probe"])
+            self.assertEqual(k.lacks(d), ["cxl_test"])
+            self.assertEqual(k.lacks(a), [])
+        with tempfile.TemporaryDirectory() as tmp:
+            k = self.kernel(tmp, ["test_async_driver_probe"], cxl_test=True)
+            self.assertEqual(k.lacks(t), [])
+            self.assertEqual(k.lacks(d), [])
+
+    def test_needs_modules_must_be_a_list_of_names(self):
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "x.toml").write_text('topology = "single-window"\nneeds_modules = "cxl_test"\n'
+                                         '[[expect]]\nowner = "hmem"\n')
+            with self.assertRaisesRegex(LabError, "needs_modules is a list of module names"):
+                scenario.load_scenario("x", Path(d))
+
+
+class WindowDiscovery(unittest.TestCase):
+    def test_lines_of_another_shape_are_not_windows(self):
+        from labpy.runner import parse_windows
+        text = ("0 0x290000000 0x100000000\n"
+                "cat: can't open '/sys/bus/cxl/devices/decoder0.*/start': No such file or directory\n"
+                "*  \n\n1 0x390000000 0x100000000\n")
+        self.assertEqual(parse_windows(text), {0: (0x290000000, 1 << 32), 1: (0x390000000, 1 << 32)})
+        self.assertEqual(parse_windows(""), {})
