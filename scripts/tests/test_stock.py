@@ -16,26 +16,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labpy import kernel as lab_kernel  # noqa: E402
+from tests.test_module import modinfo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = str(ROOT / "scripts" / "lab")
-MODINFO_FIELDS = ("name", "author", "description", "license", "alias", "parm", "depends", "vermagic")
 
 
 def run(argv, **kwargs):
     done = subprocess.run(argv, capture_output=True, text=True, **kwargs)
     return done.returncode, done.stdout, done.stderr
-
-
-def modinfo(path):
-    fields = {}
-    for field in MODINFO_FIELDS:
-        rc, out, err = run(["modinfo", "-F", field, str(path)])
-        if rc:
-            raise AssertionError(f"modinfo {path}: {err.strip()}")
-        values = out.split("\n")[:-1]
-        fields[field] = sorted(values) if field in ("alias", "depends") else values
-    return fields
 
 
 class Stock:
