@@ -10,7 +10,8 @@
 #   make clean            remove build products
 #   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust;
 #                KERNEL=stock boots Debian's kernel instead of the lab's)
-#   make check   the tests: unit tests, then every scenario with both drivers
+#   make check   the tests: unit tests, every scenario with both drivers on the lab kernel,
+#                then on Debian's stock kernel, and the DKMS-installed module
 #   make setup   host toolchain only;  make kernel   lab kernel only
 #   make stock-kernel     Debian's stock kernel, its trixie build root and Rust metadata
 #
@@ -66,7 +67,7 @@ modules_install:
 lab-overlay: setup
 	@test -n "$(OVERLAY)" || { echo "error: lab-overlay needs OVERLAY=DIR" >&2; exit 2; }
 	@test -z "$(VARIANT)$(MUTANT)" || { echo "error: KERNEL=stock has no cxl_test build and takes no mutant" >&2; exit 2; }
-	scripts/stock-kernel.sh overlay $(OVERLAY)
+	scripts/stock-kernel.sh overlay $(OVERLAY) $(STOCK_ART)
 else
 modules: check-kdir
 	$(KBUILD) modules

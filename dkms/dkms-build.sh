@@ -67,58 +67,84 @@ cc=${want_cc%% *}
 got_cc=$("$cc" --version 2>/dev/null | head -n1 || true)
 [ "$got_cc" = "$want_cc" ] || fail "C compiler '$cc' is '${got_cc:-missing}', but kernel $release was built with '$want_cc'"
 
+# -- the metadata, once per release -----------------------------------------------------------
+# A tree made for these headers with these compilers stays valid whatever linux-source is
+# installed later (Debian keeps one linux-source-7.3 version at a time).
+kdir=$cache/$release
+stamp=$(printf '%s\n' "$release" "$(md5sum <"$build/.config")" "$(md5sum <"$build/Module.symvers")" \
+	"$got_rustc" "$got_cc" | md5sum | cut -c1-32)
+prepared() {
+	[ "$(cat "$kdir/.dax-hmem-prepared" 2>/dev/null)" = "$stamp" ]
+}
+
 # The source must be the kernel's own version: the same Linux version, and the same Debian
 # package version where dpkg knows both. (The tree's Makefile is checked again once extracted.)
-source_package=linux-source-$series
-tarball=${DAX_HMEM_SOURCE_DIR:-/usr/src}/$source_package.tar.xz
-upstream=${release%%[+-]*}
-[ -f "$tarball" ] || fail "no $tarball: install $source_package, the same version as kernel $release"
-source_version=$(dpkg-query -W -f='${Version}' "$source_package" 2>/dev/null || true)
-headers_version=$(dpkg-query -W -f='${Version}' "linux-headers-$release" 2>/dev/null || true)
-if [ -n "$source_version" ] && [ "${source_version%%-*}" != "$upstream" ]; then
-	fail "$source_package is $source_version (Linux ${source_version%%-*}), but kernel $release is Linux $upstream; install its $source_package"
-fi
-if [ -n "$source_version" ] && [ -n "$headers_version" ] && [ "$source_version" != "$headers_version" ]; then
-	fail "$source_package is $source_version, but kernel $release is $headers_version; install $source_package=$headers_version"
-fi
+check_source() {
+	source_package=linux-source-$series
+	tarball=${DAX_HMEM_SOURCE_DIR:-/usr/src}/$source_package.tar.xz
+	upstream=${release%%[+-]*}
+	[ -f "$tarball" ] || fail "no $tarball: install $source_package, the same version as kernel $release"
+	source_version=$(dpkg-query -W -f='${Version}' "$source_package" 2>/dev/null || true)
+	headers_version=$(dpkg-query -W -f='${Version}' "linux-headers-$release" 2>/dev/null || true)
+	if [ -n "$source_version" ] && [ "${source_version%%-*}" != "$upstream" ]; then
+		fail "$source_package is $source_version (Linux ${source_version%%-*}), but kernel $release is Linux $upstream; install its $source_package"
+	fi
+	if [ -n "$source_version" ] && [ -n "$headers_version" ] && [ "$source_version" != "$headers_version" ]; then
+		fail "$source_package is $source_version, but kernel $release is $headers_version; install $source_package=$headers_version"
+	fi
+}
 
-# -- the metadata, once per release -----------------------------------------------------------
-kdir=$cache/$release
-stamp=$(printf '%s\n' "$release" "$source_version" "$(ls -l --time-style=+%s "$tarball")" \
-	"$(md5sum <"$build/.config")" "$(md5sum <"$build/Module.symvers")" "$got_rustc" "$got_cc" |
-	md5sum | cut -c1-32)
-if [ "$(cat "$kdir/.dax-hmem-prepared" 2>/dev/null)" != "$stamp" ]; then
+regenerate() {
+	echo "dax_hmem: regenerating Rust metadata for $release from $source_package (once per release)"
+	rm -rf "$kdir.tmp" "$kdir"
+	mkdir -p "$kdir.tmp"
+	tar -xf "$tarball" -C "$kdir.tmp" --strip-components=1 ||
+		{ rm -rf "$kdir.tmp"; fail "cannot extract $tarball"; }
+	tree=$(sed -n 's/^VERSION = //p; s/^PATCHLEVEL = //p; s/^SUBLEVEL = //p' "$kdir.tmp/Makefile" | paste -sd.)
+	case "$upstream" in
+	"$tree" | "${tree%.0}") ;;
+	*) rm -rf "$kdir.tmp"; fail "$tarball holds Linux $tree, but kernel $release is $upstream" ;;
+	esac
+	cp "$build/.config" "$kdir.tmp/.config"
+	log=$cache/$release.prepare.log
+	if ! make -C "$kdir.tmp" -j"$(nproc)" CC="$cc" HOSTCC="$cc" olddefconfig modules_prepare >"$log" 2>&1; then
+		rm -rf "$kdir.tmp"
+		tail -n 20 "$log" >&2
+		fail "modules_prepare failed for $release (see $log)"
+	fi
+	# olddefconfig re-probes the build tools. Rust and the compilers must come out as the
+	# kernel has them; anything else that moved is named (a tool the kernel's build had and
+	# this machine lacks).
+	config_diff=$(diff "$build/.config" "$kdir.tmp/.config" | sed -n 's/^[<>] \(CONFIG_[A-Z0-9_]*\).*/\1/p' |
+		sort -u | paste -sd' ')
+	case " $config_diff " in
+	*" CONFIG_RUST "* | *" CONFIG_RUSTC_VERSION_TEXT "* | *" CONFIG_CC_VERSION_TEXT "* | *" CONFIG_BINDGEN_VERSION_TEXT "*)
+		rm -rf "$kdir.tmp"
+		fail "the regenerated configuration of $release differs in $config_diff (see $log)"
+		;;
+	esac
+	[ -z "$config_diff" ] || echo "dax_hmem: note: the regenerated configuration of $release differs in $config_diff" | tee -a "$log" >&2
+	# The headers' symbol versions and release strings, so that the module links against
+	# and loads into the installed kernel.
+	cp "$build/Module.symvers" "$kdir.tmp/" &&
+		cp "$build/include/config/kernel.release" "$kdir.tmp/include/config/" &&
+		cp "$build/include/generated/utsrelease.h" "$kdir.tmp/include/generated/" ||
+		{ rm -rf "$kdir.tmp"; fail "the headers at $build lack Module.symvers or the release strings"; }
+	echo "$source_package $source_version" >"$kdir.tmp/.dax-hmem-source"
+	echo "$stamp" >"$kdir.tmp/.dax-hmem-prepared"
+	mv "$kdir.tmp" "$kdir"
+}
+
+if ! prepared; then
+	check_source
 	mkdir -p "$cache"
 	exec 9>"$cache/.lock"
 	flock 9
-	if [ "$(cat "$kdir/.dax-hmem-prepared" 2>/dev/null)" != "$stamp" ]; then
-		echo "dax_hmem: regenerating Rust metadata for $release from $source_package (once per release)"
-		rm -rf "$kdir.tmp" "$kdir"
-		mkdir -p "$kdir.tmp"
-		tar -xf "$tarball" -C "$kdir.tmp" --strip-components=1
-		tree=$(sed -n 's/^VERSION = //p; s/^PATCHLEVEL = //p; s/^SUBLEVEL = //p' "$kdir.tmp/Makefile" | paste -sd.)
-		case "$upstream" in
-		"$tree" | "${tree%.0}") ;;
-		*) rm -rf "$kdir.tmp"; fail "$tarball holds Linux $tree, but kernel $release is $upstream" ;;
-		esac
-		cp "$build/.config" "$kdir.tmp/.config"
-		if ! make -C "$kdir.tmp" -j"$(nproc)" CC="$cc" HOSTCC="$cc" olddefconfig modules_prepare \
-			>"$cache/$release.prepare.log" 2>&1; then
-			rm -rf "$kdir.tmp"
-			tail -n 20 "$cache/$release.prepare.log" >&2
-			fail "modules_prepare failed for $release (see $cache/$release.prepare.log)"
-		fi
-		# The headers' symbol versions and release strings, so that the module links against
-		# and loads into the installed kernel.
-		cp "$build/Module.symvers" "$kdir.tmp/"
-		cp "$build/include/config/kernel.release" "$kdir.tmp/include/config/"
-		cp "$build/include/generated/utsrelease.h" "$kdir.tmp/include/generated/"
-		echo "$stamp" >"$kdir.tmp/.dax-hmem-prepared"
-		mv "$kdir.tmp" "$kdir"
-	fi
+	prepared || regenerate
 	exec 9>&-
 fi
 [ -n "$prepare_only" ] && exit 0
 
 # -- the module -------------------------------------------------------------------------------
-exec make -C "$here" KDIR="$kdir" CC="$cc" HOSTCC="$cc" modules
+# KERNEL=lab: the top Makefile's own build, whatever KERNEL the environment has.
+exec make -C "$here" KERNEL=lab KDIR="$kdir" CC="$cc" HOSTCC="$cc" modules

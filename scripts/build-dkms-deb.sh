@@ -4,10 +4,10 @@
 # and maintainer scripts that add, build and install it with DKMS. Prints the .deb's path.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
-cd "$LAB_ROOT"
 
 [ $# -eq 1 ] || die "usage: build-dkms-deb.sh OUTDIR"
-out=$1
+out=$(realpath -m "$1")
+cd "$LAB_ROOT"
 command -v dpkg-deb >/dev/null || die "missing tool: dpkg-deb"
 
 # 0.1.0 plus the commit count, so that every commit is a newer package.
@@ -25,10 +25,10 @@ mkdir -p "$src" "$stage/DEBIAN" "$stage/usr/share/doc/dax-hmem-dkms"
 cp -p --parents "${sources[@]}" "$src/"
 rm -f "$src"/rust/*_generated.rs
 sed "s/@VERSION@/$version/" dkms/dkms.conf.in >"$src/dkms.conf"
-for f in control postinst prerm; do
+for f in control postinst prerm postrm; do
 	sed "s/@VERSION@/$version/" "dkms/debian/$f.in" >"$stage/DEBIAN/$f"
 done
-chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm"
+chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 cp Documentation/dkms.rst "$stage/usr/share/doc/dax-hmem-dkms/README.rst"
 # The C glue and the layout probe include drivers/dax/bus.h, and GPL-2.0 applies to all.
 printf 'dax_hmem, a Rust replacement for drivers/dax/hmem/hmem.c of Linux 7.3.\nLicense: GPL-2.0\n' \

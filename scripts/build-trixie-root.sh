@@ -11,24 +11,38 @@ set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 SUITE=trixie
+# dwarves (pahole) and openssl: the kernel's configuration probes them, and DKMS signs with
+# openssl, as on a user's machine.
 PACKAGES=(rustc rust-src bindgen libclang-dev gcc-14 libc6-dev make bc bison flex libelf-dev
-	libssl-dev libdw-dev dwarves python3 kmod cpio xz-utils dkms)
+	libssl-dev libdw-dev dwarves openssl python3 kmod cpio xz-utils dkms)
 APT_DIR=$LAB_CACHE/apt-$SUITE
 ROOTS=$LAB_CACHE/trixie-root
 
 [ "$(id -u)" = 0 ] || die "the trixie build root needs root (debootstrap, chroot)"
 command -v debootstrap >/dev/null || die "missing tool: debootstrap (run scripts/setup-host.sh)"
 
-lab_apt_init "$APT_DIR" "$SUITE"
-versions=()
-for p in "${PACKAGES[@]}"; do
-	v=$(lab_apt_version "$APT_DIR" "$p")
-	[ -n "$v" ] || die "package $p is not available from $SUITE"
-	versions+=("$p=$v")
-done
-key=$(printf '%s\n' "$SUITE" "${versions[@]}" | sha256sum | cut -c1-16)
-root=$ROOTS/$key
+# Sets versions, key and root from the private index.
+resolve() {
+	versions=()
+	local p v
+	for p in "${PACKAGES[@]}"; do
+		v=$(lab_apt_version "$APT_DIR" "$p")
+		[ -n "$v" ] || die "package $p is not available from $SUITE"
+		versions+=("$p=$v")
+	done
+	key=$(printf '%s\n' "$SUITE" "${versions[@]}" | sha256sum | cut -c1-16)
+	root=$ROOTS/$key
+}
 
+lab_apt_init "$APT_DIR" "$SUITE"
+resolve
+if [ ! -f "$root/.lab-root-done" ]; then
+	# A new root installs from the mirror as it is now: key it on today's index, not on one
+	# up to a day old.
+	rm -f "$APT_DIR/state/.updated"
+	lab_apt_init "$APT_DIR" "$SUITE"
+	resolve
+fi
 if [ -f "$root/.lab-root-done" ]; then
 	log "trixie build root cached ($root)"
 	echo "$root"

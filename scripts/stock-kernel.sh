@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Debian's stock 7.3 kernel as a build target and as a lab kernel.
 #
-#   stock-kernel.sh [prepare]        fetch and cache it; print its artifact directory
-#   stock-kernel.sh module DESTDIR   build dax_hmem.ko for it into DESTDIR; print the .ko's path
-#   stock-kernel.sh overlay DIR      the same, into DIR/lib/modules/<release>/updates (the lab's)
-#   stock-kernel.sh dkms DEB DESTDIR install the DKMS package DEB in the build root, let DKMS
-#                                    build and install the module, copy that .ko to DESTDIR
+#   stock-kernel.sh [prepare]          fetch and cache it; print its artifact directory
+#   stock-kernel.sh module DESTDIR     build dax_hmem.ko for it into DESTDIR; print the .ko's path
+#   stock-kernel.sh overlay DIR [ART]  build it for the kernel of artifacts ART (default: the
+#                                      newest), into DIR/lib/modules/<release>/updates (the lab's)
+#   stock-kernel.sh dkms DEB DESTDIR [ART]  install the DKMS package DEB in the build root, let
+#                                      DKMS build and install the module, copy that .ko to
+#                                      DESTDIR, and purge the package again
+#
+# The lab passes ART, the kernel it boots, so that a newer kernel published in the meantime
+# cannot put the module under another release.
 #
 # prepare takes the newest linux-modules-7.3.*-amd64 of trixie-backports. Its kernel image and
 # modules are downloaded (private apt, never the host's sources) and cached under
@@ -31,7 +36,7 @@ newest_release() {
 
 # What the guest's module tree is cut from: the list, and how it is cut (bump on a change).
 modules_key() {
-	{ echo 2; cat "$LAB_ROOT/qemu/stock-modules.txt"; } | sha256sum | cut -c1-16
+	{ echo 3; cat "$LAB_ROOT/qemu/stock-modules.txt"; } | sha256sum | cut -c1-16
 }
 
 # Image and modules, extracted once per release, version and modules_key; the modules cut down to what
@@ -72,6 +77,8 @@ fetch_kernel() {
 		mkdir -p "$keep/$(dirname "${file#"$mods"/}")"
 		cp "$file" "$keep/${file#"$mods"/}"
 	done
+	# modules.dep of what was kept: the lab reads it for the modules a scenario needs.
+	depmod -b "$art.tmp/modules" "$release" || die "depmod of the cut-down $release modules failed"
 	rm -rf "$x"
 	cat >"$art.tmp/kernel.env" <<ENV
 MODULES_KEY=$(modules_key)
@@ -132,11 +139,15 @@ prepare() {
 	echo "$art"
 }
 
-kernel_env() {
-	local art=$1
+# The artifacts ART (prepared when not given): sets art, root and release.
+use_artifacts() {
+	art=${1:-}
+	[ -n "$art" ] || art=$(prepare) || exit 1
+	[ -f "$art/kernel.env" ] || die "no stock kernel artifacts at $art (run scripts/stock-kernel.sh)"
 	# shellcheck disable=SC1091
 	. "$art/kernel.env"
-	root=$BUILD_ROOT release=$KERNEL_RELEASE
+	root=${BUILD_ROOT:-} release=$KERNEL_RELEASE
+	[ -f "$root/.lab-root-done" ] || die "$art names no trixie build root (run scripts/stock-kernel.sh)"
 }
 
 case "${1:-prepare}" in
@@ -144,9 +155,8 @@ prepare)
 	prepare
 	;;
 module | overlay)
-	[ $# -eq 2 ] || die "usage: stock-kernel.sh $1 DIR"
-	art=$(prepare)
-	kernel_env "$art"
+	[ $# -eq 2 ] || { [ "$1" = overlay ] && [ $# -eq 3 ]; } || die "usage: stock-kernel.sh $1 DIR"
+	use_artifacts "${3:-}"
 	dest=$2
 	[ "$1" = module ] || dest=$2/lib/modules/$release/updates
 	sync_sources "$root"
@@ -157,30 +167,35 @@ module | overlay)
 	echo "$dest/dax_hmem.ko"
 	;;
 dkms)
-	[ $# -eq 3 ] || die "usage: stock-kernel.sh dkms DEB DESTDIR"
+	[ $# -eq 3 ] || [ $# -eq 4 ] || die "usage: stock-kernel.sh dkms DEB DESTDIR [ART]"
 	[ -f "$2" ] || die "no DKMS package at $2"
-	art=$(prepare)
-	kernel_env "$art"
+	use_artifacts "${4:-}"
 	deb=/tmp/$(basename "$2")
 	cp "$2" "$root$deb"
 	log "dpkg -i $(basename "$2") in the build root; DKMS log: $art/dkms.log"
+	# The package is purged again in any case: the root is shared, and an installed DKMS
+	# package would build at every later headers install there.
+	purge() {
+		lab_chroot "$root" dpkg --purge --force-remove-reinstreq dax-hmem-dkms >>"$art/dkms.log" 2>&1 || true
+		rm -f "$root$deb"
+	}
 	{
 		lab_chroot "$root" dpkg -i "$deb" &&
 			lab_chroot "$root" dkms install dax-hmem/"$(dpkg-deb -f "$2" Version)" -k "$release" &&
 			lab_chroot "$root" dkms status dax-hmem
 	} >"$art/dkms.log" 2>&1 || {
-		# Leave no half-configured package behind.
-		lab_chroot "$root" dpkg --purge dax-hmem-dkms >>"$art/dkms.log" 2>&1
+		purge
 		tail -n 20 "$art/dkms.log" >&2
 		die "DKMS install failed (see $art/dkms.log)"
 	}
-	ko=$(find "$root/lib/modules/$release/updates/dkms" -name 'dax_hmem.ko*' | head -n1)
-	[ -n "$ko" ] || die "DKMS installed no dax_hmem.ko for $release"
+	ko=$(find "$root/lib/modules/$release/updates/dkms" -name 'dax_hmem.ko*' 2>/dev/null | head -n1 || true)
+	[ -n "$ko" ] || { purge; die "DKMS installed no dax_hmem.ko for $release (see $art/dkms.log)"; }
 	mkdir -p "$3"
 	cp "$ko" "$3/"
+	purge
 	echo "$3/$(basename "$ko")"
 	;;
 *)
-	die "unknown command '$1' (known: prepare, module DESTDIR, overlay DIR, dkms DEB DESTDIR)"
+	die "unknown command '$1' (known: prepare, module DESTDIR, overlay DIR [ART], dkms DEB DESTDIR [ART])"
 	;;
 esac

@@ -262,8 +262,16 @@ lab_start_hotplug() {
 	if [ -e /proc/sys/kernel/hotplug ]; then
 		echo /sbin/mdev >/proc/sys/kernel/hotplug
 	else
-		uevent /sbin/mdev >/dev/null 2>&1 &
+		uevent /sbin/mdev >/dev/null 2>/dev/console &
+		# Coldplug only once it listens, or uevents in between are lost.
+		LAB_WAIT=10 lab_wait lab_uevent_listening
 	fi
+}
+
+# True once a process listens for uevents: a NETLINK_KOBJECT_UEVENT (15) socket with a port
+# id, in /proc/net/netlink ("sk Eth Pid ..."); the kernel's own have port id 0.
+lab_uevent_listening() {
+	awk '$2 == 15 && $3 != 0 { found = 1 } END { exit !found }' /proc/net/netlink
 }
 
 lab_main() {

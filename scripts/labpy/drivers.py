@@ -50,9 +50,11 @@ class RustDriver:
         overlay = workdir / f"overlay-{self.name.replace(':', '-')}-{modules}"
         if kernel.flavour == "stock":
             # Built in the trixie build root with Debian's rustc (scripts/stock-kernel.sh).
-            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", "KERNEL=stock", f"OVERLAY={overlay}"]
+            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", "KERNEL=stock", f"STOCK_ART={kernel.root}",
+                   f"OVERLAY={overlay}"]
         else:
-            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", f"KDIR={kernel.kdir}", f"OVERLAY={overlay}"]
+            cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", "KERNEL=lab", f"KDIR={kernel.kdir}",
+                   f"OVERLAY={overlay}"]
         if modules == "cxl_test":
             cmd.append("VARIANT=cxl_test")
         if self.mutant:
@@ -78,7 +80,7 @@ class DkmsDriver:
         overlay = workdir / f"overlay-dkms-{modules}"
         deb = _run([str(paths.SCRIPTS / "build-dkms-deb.sh"), str(workdir)], "driver=dkms: make deb")
         _run([str(paths.SCRIPTS / "stock-kernel.sh"), "dkms", deb,
-              str(overlay / "lib" / "modules" / kernel.release / "updates" / "dkms")],
+              str(overlay / "lib" / "modules" / kernel.release / "updates" / "dkms"), str(kernel.root)],
              "driver=dkms: DKMS install")
         return [overlay]
 

@@ -42,11 +42,22 @@ class Lab:
         self._initrds = {}
         # A failed window discovery is not retried by every run of the topology at once.
         self._window_errors = {}
+        self._initrd_errors = {}
 
     # -- inputs ------------------------------------------------------------------------
 
     def initrd(self, driver, modules):
         key = (driver.name, modules)
+        # A failed build is not retried by every run at once (they share the build root).
+        if key in self._initrd_errors:
+            raise self._initrd_errors[key]
+        try:
+            return self._initrd(driver, modules, key)
+        except LabError as e:
+            self._initrd_errors[key] = e
+            raise
+
+    def _initrd(self, driver, modules, key):
         if key not in self._initrds:
             self.work.mkdir(parents=True, exist_ok=True)
             path = self.work / f"initrd-{driver.name}-{modules}.cpio"

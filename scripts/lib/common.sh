@@ -9,6 +9,9 @@ LAB_KERNEL_SERIES=${LAB_KERNEL_SERIES:-7.3}
 LAB_KERNEL_SUITE=${LAB_KERNEL_SUITE:-trixie-backports}
 LAB_JOBS=${LAB_JOBS:-$(($(nproc) + 1))}
 
+# set -e also inside $(...): scripts here call functions that way.
+shopt -s inherit_errexit
+
 export PATH="$HOME/.cargo/bin:$PATH"
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
@@ -37,8 +40,11 @@ require_supported_series() {
 # trixie build root use the same one (LAB_DEBIAN_MIRROR overrides it).
 lab_debian_mirror() {
 	if [ -z "${LAB_DEBIAN_MIRROR:-}" ]; then
+		# Debian's own archive (…/debian over http or https), not a third party's bookworm suite
+		# nor an apt-only mirror+file: URI, which debootstrap cannot use.
 		LAB_DEBIAN_MIRROR=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' \
-			2>/dev/null | awk '$2 == "bookworm" { sub("/$", "", $1); print $1; exit }')
+			2>/dev/null | awk '$2 == "bookworm" && $1 ~ /^https?:\/\/.*\/debian\/?$/ {
+				sub("/$", "", $1); print $1; exit }')
 		[ -n "$LAB_DEBIAN_MIRROR" ] || die "no Debian bookworm mirror in the host's apt sources (set LAB_DEBIAN_MIRROR)"
 	fi
 	echo "$LAB_DEBIAN_MIRROR"
@@ -49,7 +55,7 @@ lab_debian_mirror() {
 lab_apt() {
 	local dir=$1 tool=$2
 	shift 2
-	"$tool" -q -o Dir::Etc::SourceList="$dir/sources.list" -o APT::Sandbox::User=root \
+	LC_ALL=C "$tool" -q -o Dir::Etc::SourceList="$dir/sources.list" -o APT::Sandbox::User=root \
 		-o Dir::Etc::SourceParts="$dir/empty" -o Dir::Etc::Preferences=/nonexistent \
 		-o Dir::Etc::PreferencesParts="$dir/empty" \
 		-o Dir::State="$dir/state" -o Dir::State::status="$dir/state/status" \

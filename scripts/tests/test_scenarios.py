@@ -87,9 +87,6 @@ class Malformed(unittest.TestCase):
             self.load('topology = "no-cxl"\nstage2 = ""\n[[expect]]\nowner = "hmem"\n')
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class KernelRequirements(unittest.TestCase):
     """What a scenario needs of a kernel, and which kernels have it."""
@@ -134,3 +131,7 @@ class WindowDiscovery(unittest.TestCase):
                 "*  \n\n1 0x390000000 0x100000000\n")
         self.assertEqual(parse_windows(text), {0: (0x290000000, 1 << 32), 1: (0x390000000, 1 << 32)})
         self.assertEqual(parse_windows(""), {})
+
+
+if __name__ == "__main__":
+    unittest.main()

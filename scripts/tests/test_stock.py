@@ -7,6 +7,7 @@ scripts/stock-kernel.sh)."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,46 +88,68 @@ class StockModule(unittest.TestCase):
 
 
 class BuildScriptRefusals(unittest.TestCase):
-    """dkms/dkms-build.sh in the build root: one line and a non-zero exit each."""
+    """dkms/dkms-build.sh in the build root: one line and a non-zero exit each. Each case
+    uses headers that no prepared tree was made for, so every check runs."""
 
-    def build(self, *args, env=None, prefix=()):
-        root = Stock.build_root()
-        argv = ["chroot", str(root), "env", "-i", "PATH=/usr/bin:/bin", *(env or []), *prefix,
+    @classmethod
+    def setUpClass(cls):
+        # The script under test, not what the last lab build left in the root.
+        cls.root = Stock.build_root()
+        dest = cls.root / "usr" / "src" / "dax-hmem-lab" / "dkms"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "dkms" / "dkms-build.sh", dest / "dkms-build.sh")
+        cls.release = Stock.kernel().release
+        cls.real_headers = cls.root / "usr" / "src" / f"linux-headers-{cls.release}"
+        rc, out, _ = run(["chroot", str(cls.root), "dpkg-query", "-W", "-f=${Version}", "linux-source-7.3"])
+        cls.source_version = out.strip()
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix="dax-hmem-test-"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def in_root(self, path):
+        return "/" + str(path.relative_to(self.root))
+
+    def fake_headers(self, config_edit=lambda text: text):
+        """Headers like the kernel's, with their own (empty) Module.symvers."""
+        d = self.tmp / "headers"
+        d.mkdir()
+        (d / ".config").write_text(config_edit((self.real_headers / ".config").read_text()))
+        (d / "Module.symvers").write_text("")
+        return self.in_root(d)
+
+    def build(self, *args, env=None):
+        argv = ["chroot", str(self.root), "env", "-i", "PATH=/usr/bin:/bin", *(env or []),
                 "/usr/src/dax-hmem-lab/dkms/dkms-build.sh", *args]
         rc, out, err = run(argv)
         return rc, err.strip().splitlines()
 
     def test_wrong_rustc(self):
-        root = Stock.build_root()
-        fake = root / "tmp" / "fake-rustc"
-        fake.mkdir(parents=True, exist_ok=True)
+        fake = self.tmp / "bin"
+        fake.mkdir()
         (fake / "rustc").write_text("#!/bin/sh\necho 'rustc 1.96.1 (fake 2026-01-01)'\n")
         (fake / "rustc").chmod(0o755)
-        rc, err = self.build("--prepare-only", Stock.kernel().release, env=["PATH=/tmp/fake-rustc:/usr/bin:/bin"])
+        rc, err = self.build("--prepare-only", self.release, self.fake_headers(),
+                             env=[f"PATH={self.in_root(fake)}:/usr/bin:/bin"])
         self.assertNotEqual(rc, 0)
         self.assertEqual(len(err), 1, err)
         self.assertRegex(err[0], r"^dax_hmem: rustc is 'rustc 1\.96\.1 \(fake 2026-01-01\)', but kernel "
                                  r"7\.3\S+ was built with 'rustc 1\.85\.1 .*'; install that rustc$")
 
     def test_missing_source(self):
-        rc, err = self.build("--prepare-only", Stock.kernel().release, env=["DAX_HMEM_SOURCE_DIR=/nonexistent"])
+        rc, err = self.build("--prepare-only", self.release, self.fake_headers(),
+                             env=["DAX_HMEM_SOURCE_DIR=/nonexistent"])
         self.assertNotEqual(rc, 0)
         self.assertEqual(err, ["dax_hmem: no /nonexistent/linux-source-7.3.tar.xz: install linux-source-7.3, "
-                               f"the same version as kernel {Stock.kernel().release}"])
+                               f"the same version as kernel {self.release}"])
 
     def test_source_of_another_version(self):
-        # Headers of a 7.3.99 kernel, and the installed linux-source-7.3 of 7.3.4.
-        root = Stock.build_root()
-        fake = root / "tmp" / "headers-7.3.99"
-        real = root / "usr" / "src" / f"linux-headers-{Stock.kernel().release}"
-        fake.mkdir(parents=True, exist_ok=True)
-        (fake / ".config").write_text((real / ".config").read_text())
-        (fake / "Module.symvers").write_text("")
-        rc, err = self.build("--prepare-only", "7.3.99+deb13-amd64", "/tmp/headers-7.3.99")
+        # Headers of a 7.3.99 kernel, and the installed linux-source-7.3 of another 7.3.
+        rc, err = self.build("--prepare-only", "7.3.99+deb13-amd64", self.fake_headers())
         self.assertNotEqual(rc, 0)
-        self.assertEqual(len(err), 1, err)
-        self.assertRegex(err[0], r"^dax_hmem: linux-source-7\.3 is 7\.3\.4\S* \(Linux 7\.3\.4\), but kernel "
-                                 r"7\.3\.99\+deb13-amd64 is Linux 7\.3\.99; install its linux-source-7\.3$")
+        upstream = self.source_version.split("-")[0]
+        self.assertEqual(err, [f"dax_hmem: linux-source-7.3 is {self.source_version} (Linux {upstream}), but "
+                               "kernel 7.3.99+deb13-amd64 is Linux 7.3.99; install its linux-source-7.3"])
 
     def test_not_7_3(self):
         rc, err = self.build("--prepare-only", "7.4.1+deb13-amd64")
@@ -135,16 +158,11 @@ class BuildScriptRefusals(unittest.TestCase):
                                "hmem.c and supports 7.3 only"])
 
     def test_kernel_without_rust(self):
-        root = Stock.build_root()
-        fake = root / "tmp" / "headers-norust"
-        real = root / "usr" / "src" / f"linux-headers-{Stock.kernel().release}"
-        fake.mkdir(parents=True, exist_ok=True)
-        config = re.sub(r"^CONFIG_RUST=y$", "# CONFIG_RUST is not set", (real / ".config").read_text(), flags=re.M)
-        (fake / ".config").write_text(config)
-        (fake / "Module.symvers").write_text("")
-        rc, err = self.build("--prepare-only", Stock.kernel().release, "/tmp/headers-norust")
+        headers = self.fake_headers(lambda text: re.sub(r"^CONFIG_RUST=y$", "# CONFIG_RUST is not set", text,
+                                                        flags=re.M))
+        rc, err = self.build("--prepare-only", self.release, headers)
         self.assertNotEqual(rc, 0)
-        self.assertEqual(err, [f"dax_hmem: kernel {Stock.kernel().release} was built without CONFIG_RUST: "
+        self.assertEqual(err, [f"dax_hmem: kernel {self.release} was built without CONFIG_RUST: "
                                "it cannot load Rust modules"])
 
 
@@ -164,7 +182,7 @@ class DkmsPackage(unittest.TestCase):
         self.assertEqual(self.field("Package"), "dax-hmem-dkms")
         self.assertEqual(self.field("Architecture"), "all")
         depends = self.field("Depends")
-        for need in ("dkms", "rustc", "rust-src", "bindgen", "libclang-dev", "gcc-14", "linux-source-7.3",
+        for need in ("dkms", "rustc", "rust-src", "bindgen", "libclang-dev", "gcc-14", "dwarves", "linux-source-7.3",
                      "linux-headers-amd64 (>= 7.3~)"):
             self.assertIn(need, depends)
 
@@ -191,8 +209,10 @@ class DkmsPackage(unittest.TestCase):
             subprocess.run(["dpkg-deb", "-e", self.deb, d], check=True)
             postinst = Path(d, "postinst").read_text()
             prerm = Path(d, "prerm").read_text()
+            postrm = Path(d, "postrm").read_text()
         self.assertIn(f"/usr/lib/dkms/common.postinst dax-hmem {self.field('Version')}", postinst)
         self.assertIn(f"dkms remove -m dax-hmem -v {self.field('Version')} --all", prerm)
+        self.assertIn("rm -rf /var/cache/dax-hmem-dkms", postrm)
 
 
 class LabOnTheStockKernel(unittest.TestCase):
