@@ -35,6 +35,8 @@ endif
 KBUILD = $(MAKE) -C $(KDIR) M=$(CURDIR)
 RUST_SOURCES = $(filter-out %_generated.rs,$(wildcard rust/*.rs rust/*/*.rs))
 MODULE_SOURCES = Kbuild $(RUST_SOURCES) $(wildcard rust/*.[ch])
+# What a build outside this tree needs (the DKMS package, the stock kernel's build root).
+DKMS_SOURCES = $(MODULE_SOURCES) Makefile scripts/check-kdir.sh dkms/dkms-build.sh
 RUSTFMT = PATH="$$HOME/.cargo/bin:$$PATH" rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml
 
 # The cxl_test flavour and lab mutants (scripts/mutants/NAME.patch, MUTANT=NAME) are built in
@@ -46,7 +48,7 @@ COPY_KBUILD = $(MAKE) -C $(KDIR) M=$(COPY_BUILD) \
 	$(if $(VARIANT),DAX_HMEM_CXL_TEST=y KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers)
 
 .PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check \
-	deb rust-analyzer stock-kernel
+	deb dkms-sources rust-analyzer stock-kernel
 .DEFAULT_GOAL := modules
 
 help:
@@ -111,6 +113,10 @@ clean:
 
 deb:
 	scripts/build-dkms-deb.sh out
+
+# For scripts/lib/common.sh: lab_module_sources.
+dkms-sources:
+	@printf '%s\n' $(DKMS_SOURCES)
 
 # The kernel's generator writes rust-project.json with the kernel's crates; ours is added.
 rust-analyzer: check-kdir

@@ -19,6 +19,7 @@ class Kernel:
     package_version: str
     kdir: Path
     flavour: str = "lab"
+    build_root: Path = None  # stock: the trixie build root the module is built in
 
     @property
     def bzimage(self):
@@ -56,4 +57,5 @@ def load(flavour="lab", root=None):
     if "KDIR" not in values:
         raise LabError(f"{env} names no KDIR: run '{MAKERS[flavour]}'")
     return Kernel(root.resolve(), release, values.get("KERNEL_PACKAGE_VERSION", ""), Path(values["KDIR"]),
-                  values.get("KERNEL_FLAVOUR", "lab"))
+                  values.get("KERNEL_FLAVOUR", "lab"),
+                  Path(values["BUILD_ROOT"]) if values.get("BUILD_ROOT") else None)

@@ -39,53 +39,46 @@ class Lab:
         self.out = Path(out_dir)
         self.work = self.out / ".work"
         self.timeout = timeout
-        self._initrds = {}
-        # A failed window discovery is not retried by every run of the topology at once.
-        self._window_errors = {}
-        self._initrd_errors = {}
+        # Initramfs builds and window discoveries, made once each: a result, or the LabError it
+        # failed with, so that parallel runs neither redo nor retry it (they share build roots).
+        self._once = {}
 
     # -- inputs ------------------------------------------------------------------------
 
-    def initrd(self, driver, modules):
-        key = (driver.name, modules)
-        # A failed build is not retried by every run at once (they share the build root).
-        if key in self._initrd_errors:
-            raise self._initrd_errors[key]
-        try:
-            return self._initrd(driver, modules, key)
-        except LabError as e:
-            self._initrd_errors[key] = e
-            raise
+    def _made_once(self, key, make):
+        if key not in self._once:
+            try:
+                self._once[key] = make()
+            except LabError as e:
+                self._once[key] = e
+        if isinstance(self._once[key], LabError):
+            raise self._once[key]
+        return self._once[key]
 
-    def _initrd(self, driver, modules, key):
-        if key not in self._initrds:
-            self.work.mkdir(parents=True, exist_ok=True)
-            path = self.work / f"initrd-{driver.name}-{modules}.cpio"
-            overlays = driver.overlays(self.kernel, modules, self.work)
-            done = subprocess.run([str(paths.SCRIPTS / "build-initramfs.sh"), str(self.kernel.root),
-                                   str(path), *map(str, overlays)], capture_output=True, text=True)
-            if done.returncode:
-                raise LabError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
-                               else "initramfs build failed")
-            self._initrds[key] = path
-        return self._initrds[key]
+    def initrd(self, driver, modules):
+        return self._made_once(("initrd", driver.name, modules), lambda: self._build_initrd(driver, modules))
+
+    def _build_initrd(self, driver, modules):
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / f"initrd-{driver.name}-{modules}.cpio"
+        overlays = driver.overlays(self.kernel, modules, self.work)
+        done = subprocess.run([str(paths.SCRIPTS / "build-initramfs.sh"), str(self.kernel.root),
+                               str(path), *map(str, overlays)], capture_output=True, text=True)
+        if done.returncode:
+            raise LabError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
+                           else "initramfs build failed")
+        return path
 
     def windows(self, topology):
         """{index: (start, size)} of the topology's CXL windows, learned once from a
-        discovery boot and cached per topology, QEMU and kernel."""
+        discovery boot and cached per topology and QEMU. The windows are QEMU's (its CFMWS in
+        the CEDT), so every kernel shares one discovery."""
         if not topology.cxl:
             return {}
-        if topology.name in self._window_errors:
-            raise self._window_errors[topology.name]
-        try:
-            return self._discover_windows(topology)
-        except LabError as e:
-            self._window_errors[topology.name] = e
-            raise
+        return self._made_once(("windows", topology.name), lambda: self._discover_windows(topology))
 
     def _discover_windows(self, topology):
-        key = hashlib.sha256(json.dumps([topology.qemu_args(), _qemu_version(), str(self.kernel.root)])
-                             .encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([topology.qemu_args(), _qemu_version()]).encode()).hexdigest()[:16]
         cache = paths.CACHE / "windows" / f"{topology.name}-{key}.json"
         if cache.exists():
             return {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}

@@ -122,8 +122,8 @@ lab_chroot() {
 			LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"' sh "$root" "$@"
 }
 
-# The files of the module's build (what the DKMS package ships), relative to $LAB_ROOT.
+# The files of the module's build (what the DKMS package ships), relative to $LAB_ROOT: the
+# Makefile's list.
 lab_module_sources() {
-	(cd "$LAB_ROOT" && ls Kbuild Makefile scripts/check-kdir.sh dkms/dkms-build.sh \
-		rust/*.rs rust/ffi/*.rs rust/*.c rust/*.h | grep -v '_generated\.rs$')
+	make -s --no-print-directory -C "$LAB_ROOT" dkms-sources
 }

@@ -39,8 +39,7 @@ class Stock:
 
     @classmethod
     def build_root(cls):
-        env = dict(line.split("=", 1) for line in (cls.kernel().root / "kernel.env").read_text().splitlines())
-        return Path(env["BUILD_ROOT"])
+        return cls.kernel().build_root
 
     @classmethod
     def ko(cls):
