@@ -17,9 +17,9 @@ mod policy;
 
 use ffi::{
     DaxHmemWorkqueue,
-    HmemDriverRegistration, //
+    HmemDriverRegistration,
+    HMEM_PLATFORM, //
 };
-use hmem::HmemDriver;
 use hmem_platform::HmemPlatformDriver;
 use kernel::{
     driver,
@@ -33,7 +33,7 @@ struct DaxHmemModule {
     // Dropped in declaration order, as hmem.c's dax_hmem_exit(): both drivers, then the queue,
     // whose destruction drains the deferred work.
     #[pin]
-    _hmem: HmemDriverRegistration<HmemDriver>,
+    _hmem: HmemDriverRegistration,
     #[pin]
     _hmem_platform: driver::Registration<platform::Adapter<HmemPlatformDriver>>,
     _wq: DaxHmemWorkqueue,
@@ -51,8 +51,8 @@ impl InPlaceModule for DaxHmemModule {
         // Initialised in the order written; on failure the initialised fields are dropped.
         try_pin_init!(Self {
             _wq: DaxHmemWorkqueue::alloc()?,
-            _hmem_platform <- driver::Registration::new(c"hmem_platform", module),
-            _hmem <- HmemDriverRegistration::new(c"hmem", module),
+            _hmem_platform <- driver::Registration::new(HMEM_PLATFORM, module),
+            _hmem <- HmemDriverRegistration::new(module),
         })
     }
 }

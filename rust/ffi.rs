@@ -20,7 +20,8 @@ use kernel::{
     bindings,
     device,
     platform,
-    prelude::*, //
+    prelude::*,
+    ModuleMetadata, //
 };
 
 mod hmem_driver;
@@ -31,13 +32,11 @@ mod workqueue;
 pub(crate) use hmem_driver::{
     DaxRegion,
     HmemDevice,
-    HmemDriverRegistration,
-    HmemProbe, //
+    HmemDriverRegistration, //
 };
 pub(crate) use hmem_platform_device::{
     AllocationFailure,
     DecisionLog,
-    DeferredWork,
     HmemPlatform,
     HmemRange,
     QueuedHmemPlatform,
@@ -58,9 +57,12 @@ mod c_abi {
     include!("c_abi_generated.rs");
 }
 
-/// `struct hmem_platform_device` (bus.h). Built-in `device.c` owns the one instance (cxl_test's
-/// `hmem_test.c` a second), so `work` and `did_probe` outlive this module: that is what makes
-/// the latch survive a reload.
+/// `struct hmem_platform_device` (bus.h). There are two instances, both static and both
+/// named "hmem_platform": built-in `device.c`'s, whose `work` and `did_probe` outlive this
+/// module (that is what makes the latch survive a reload), and cxl_test's `hmem_test_device`,
+/// which lives in cxl_test.ko. cxl_test unregisters it on unload, but a deferred work still
+/// queued then would outlive it, in hmem.c as here; that test device is the lab's to keep
+/// loaded while dax_hmem is.
 #[repr(C)]
 struct HmemPlatformDevice {
     pdev: bindings::platform_device,
@@ -118,6 +120,13 @@ const _: () = {
     assert!(offset_of!(DevDaxData, memmap_on_memory) == c_abi::DEV_DAX_DATA_MEMMAP_ON_MEMORY);
 };
 
+/// The name of the device (device.c) that stands for all Soft Reserved ranges, and of the
+/// driver that binds it.
+pub(crate) const HMEM_PLATFORM: &CStr = c"hmem_platform";
+
+/// The name of the devices, one per range, that "hmem_platform" creates, and of their driver.
+pub(crate) const HMEM: &CStr = c"hmem";
+
 /// `IORESOURCE_DAX_KMEM` (bus.h): hand the new dax device to dax_kmem.
 pub(crate) const IORESOURCE_DAX_KMEM: c_ulong = c_abi::IORESOURCE_DAX_KMEM_VALUE as c_ulong;
 
@@ -172,6 +181,43 @@ fn raw_device<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>) -> *mut bin
     // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`; its own
     // `as_raw()` is private to the `kernel` crate.
     ptr::from_ref(dev).cast_mut().cast()
+}
+
+/// The platform device `dev`, if it is one and is named `name`: `pdev->name`, which the
+/// platform bus matches drivers on, unless `driver_override` bypasses it.
+fn platform_device_named<Ctx: device::DeviceContext>(
+    dev: &device::Device<Ctx>,
+    name: &CStr,
+) -> Option<*mut bindings::platform_device> {
+    let pdev: &platform::Device<Ctx> = dev.try_into().ok()?;
+    let pdev = raw_platform_device(pdev);
+    // SAFETY: `pdev` is live while `dev` is borrowed.
+    let pdev_name = unsafe { (*pdev).name };
+    if pdev_name.is_null() {
+        return None;
+    }
+    // SAFETY: A platform device's name is a C string that lives as long as the device.
+    let named = unsafe { CStr::from_char_ptr(pdev_name) == name };
+    named.then_some(pdev)
+}
+
+/// Whether `driver` is one of this module's drivers named `name`.
+///
+/// # Safety
+///
+/// `driver` is NULL or a registered driver.
+unsafe fn is_this_modules_driver(driver: *const bindings::device_driver, name: &CStr) -> bool {
+    if driver.is_null() {
+        return false;
+    }
+    // SAFETY: A registered driver, by the safety requirements.
+    let (owner, driver_name) = unsafe { ((*driver).owner, (*driver).name) };
+    if owner != <crate::LocalModule as ModuleMetadata>::THIS_MODULE.as_ptr() || driver_name.is_null()
+    {
+        return false;
+    }
+    // SAFETY: A registered driver's name is a C string that lives as long as the driver.
+    unsafe { CStr::from_char_ptr(driver_name) == name }
 }
 
 /// The raw `struct platform_device` behind a Rust platform device reference.

@@ -6,27 +6,23 @@
 use crate::ffi::{
     self,
     DaxRegion,
-    HmemDevice,
-    HmemProbe, //
+    HmemDevice, //
 };
 use kernel::prelude::*;
 
-pub(crate) struct HmemDriver;
+/// Probe one "hmem" device (the driver is registered by [`ffi::HmemDriverRegistration`]).
+pub(crate) fn probe(dev: &HmemDevice<'_>) -> Result {
+    let info = dev.info()?;
 
-impl HmemProbe for HmemDriver {
-    fn probe(dev: &HmemDevice<'_>) -> Result {
-        let info = dev.info()?;
+    // region_idle: an administrative agent wants to partition the range before devices are
+    // created, so do not hand them to dax_kmem by default.
+    let (flags, size) = if ffi::region_idle() {
+        (0, 0)
+    } else {
+        (ffi::IORESOURCE_DAX_KMEM, info.memregion.range_len())
+    };
 
-        // region_idle: an administrative agent wants to partition the range before devices
-        // are created, so do not hand them to dax_kmem by default.
-        let (flags, size) = if ffi::region_idle() {
-            (0, 0)
-        } else {
-            (ffi::IORESOURCE_DAX_KMEM, info.memregion.range_len())
-        };
-
-        let region = DaxRegion::alloc(dev.device(), info.id, &info.memregion, ffi::PMD_SIZE, flags)
-            .ok_or(ENOMEM)?;
-        region.create_dev_dax(size)
-    }
+    let region = DaxRegion::alloc(dev.device(), info.id, &info.memregion, ffi::PMD_SIZE, flags)
+        .ok_or(ENOMEM)?;
+    region.create_dev_dax(size)
 }

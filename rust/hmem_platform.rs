@@ -10,13 +10,13 @@ use crate::{
         self,
         AllocationFailure,
         DecisionLog,
-        DeferredWork,
         HmemPlatform,
         HmemRange,
         MemregionId,
         NewPlatformDevice,
         QueuedHmemPlatform,
-        RangeVisitor, //
+        RangeVisitor,
+        HMEM, //
     },
     policy::{
         self,
@@ -41,7 +41,7 @@ impl platform::Driver for HmemPlatformDriver {
         pdev: &'bound platform::Device<Core<'_>>,
         _id_info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self, Error> + 'bound {
-        let host = HmemPlatform::from_probe(pdev);
+        let host = HmemPlatform::from_probe(pdev)?;
 
         // The queue is only flushed on module unload: fail a rebind while work is pending.
         if host.work_pending() {
@@ -64,7 +64,7 @@ impl RangeVisitor for RegisterAtProbe {
             AtProbe::Register => register_hmem_device(host, target_nid, range),
             AtProbe::AwaitCxl => {
                 host.log(DecisionLog::AwaitCxl, range);
-                host.queue_deferred_work::<DecideAfterCxlProbe>();
+                host.queue_deferred_work();
                 Ok(())
             }
             AtProbe::DeferToCxl => {
@@ -75,27 +75,27 @@ impl RangeVisitor for RegisterAtProbe {
     }
 }
 
-/// The deferred work, and its walk.
-struct DecideAfterCxlProbe;
+/// The deferred work (hmem.c's `process_defer_work()`), run on "dax_hmem_wq" with a device
+/// reference, without the device lock.
+pub(crate) fn decide_after_cxl_probe(queued: QueuedHmemPlatform) {
+    // Relies on cxl_acpi and cxl_pci having had a chance to load. Never take the device lock
+    // before this: a probe waiting on the lock would keep this waiting forever.
+    ffi::wait_for_device_probe();
 
-impl DeferredWork for DecideAfterCxlProbe {
-    fn run(queued: QueuedHmemPlatform) {
-        // Relies on cxl_acpi and cxl_pci having had a chance to load. Never take the device
-        // lock before this: a probe waiting on the lock would keep this waiting forever.
-        ffi::wait_for_device_probe();
-
-        let locked = queued.lock();
-        let Some(host) = locked.bound() else {
-            return;
-        };
-        if host.did_probe() {
-            return;
-        }
-        host.set_did_probe();
-        // As in hmem.c, a failure stops the walk and is not reported further.
-        let _ = host.walk_ranges::<DecideAfterCxlProbe>();
+    let locked = queued.lock();
+    let Some(host) = locked.bound() else {
+        return;
+    };
+    if host.did_probe() {
+        return;
     }
+    host.set_did_probe();
+    // As in hmem.c, a failure stops the walk and is not reported further.
+    let _ = host.walk_ranges::<DecideAfterCxlProbe>();
 }
+
+/// The deferred work's walk.
+struct DecideAfterCxlProbe;
 
 impl RangeVisitor for DecideAfterCxlProbe {
     fn visit(host: &HmemPlatform<'_>, target_nid: c_int, range: &HmemRange<'_>) -> Result {
@@ -131,7 +131,7 @@ fn register_hmem_device(
     let raw_id = id.get();
     devres::register(host.device(), id, GFP_KERNEL)?;
 
-    let mut pdev = NewPlatformDevice::alloc(c"hmem", raw_id).ok_or_else(|| {
+    let mut pdev = NewPlatformDevice::alloc(HMEM, raw_id).ok_or_else(|| {
         host.report(AllocationFailure::Device, range);
         ENOMEM
     })?;

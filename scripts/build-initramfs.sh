@@ -40,8 +40,10 @@ for bin in "$root/sbin/kmod" "$root/usr/bin/cxl" "$root/usr/bin/daxctl"; do
 done
 
 gcc -static -O2 -Wall -Werror -o "$root/usr/sbin/kexec-file" "$GUEST/kexec-file.c"
+gcc -static -O2 -Wall -Werror -o "$root/usr/sbin/fail-nth" "$GUEST/fail-nth.c"
 install -m 0755 "$GUEST/init" "$root/init"
 install -m 0644 "$GUEST/lib.sh" "$root/lab/lib.sh"
+install -m 0644 "$GUEST/stress.sh" "$root/lab/stress.sh"
 install -m 0644 "$GUEST/mdev.conf" "$root/etc/mdev.conf"
 
 cp -a "$art/modules/lib/modules/." "$root/lib/modules/"

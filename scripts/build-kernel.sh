@@ -3,6 +3,9 @@
 # configuration), configures it from allnoconfig + kvm_guest.config + qemu/kernel.config,
 # and builds bzImage, the modules and tools/testing/cxl (cxl_test).
 #
+# --variant kasan adds qemu/kernel-kasan.config and builds with LLVM 19 (Rust allows KASAN
+# only with clang), in a tree of its own; its artifacts are $LAB_CACHE/kernel/current-kasan.
+#
 # Results are cached under $LAB_CACHE/kernel, keyed on kernel version, config fragment and
 # toolchain; a warm run only checks the key. The build tree (KDIR for out-of-tree modules) is
 # kept per kernel version, so a changed fragment or toolchain rebuilds only what changed.
@@ -14,7 +17,23 @@ set -euo pipefail
 require_supported_series
 PACKAGE=linux-source-$LAB_KERNEL_SERIES
 APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
-FRAGMENT=$LAB_ROOT/qemu/kernel.config
+FRAGMENTS=("$LAB_ROOT/qemu/kernel.config")
+VARIANT=
+KMAKE=()
+case "${1:-}" in
+"") ;;
+--variant)
+	VARIANT=${2:-}
+	case "$VARIANT" in
+	kasan)
+		FRAGMENTS+=("$LAB_ROOT/qemu/kernel-kasan.config")
+		KMAKE=(LLVM=-19)
+		;;
+	*) die "unknown kernel variant '${VARIANT}' (known: kasan)" ;;
+	esac
+	;;
+*) die "unknown option '$1' (usage: build-kernel.sh [--variant kasan])" ;;
+esac
 
 # Newest source package of the series; its .deb is downloaded once per version.
 fetch_source() {
@@ -52,7 +71,8 @@ extract_source() {
 }
 
 toolchain_id() {
-	gcc --version | head -n1
+	echo "${KMAKE[*]}"
+	if [ "$VARIANT" = kasan ]; then clang-19 --version | head -n1; else gcc --version | head -n1; fi
 	rustc --version
 	bindgen --version
 	"$LIBCLANG_PATH/../bin/clang" --version 2>/dev/null | head -n1 || echo libclang-19
@@ -60,9 +80,9 @@ toolchain_id() {
 
 configure() {
 	local tree=$1
-	make -C "$tree" -s allnoconfig >/dev/null
-	cat "$tree/kernel/configs/kvm_guest.config" "$FRAGMENT" >>"$tree/.config"
-	make -C "$tree" -s olddefconfig >/dev/null 2>"$tree/.lab-olddefconfig.log" ||
+	make -C "$tree" "${KMAKE[@]}" -s allnoconfig >/dev/null
+	cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}" >>"$tree/.config"
+	make -C "$tree" "${KMAKE[@]}" -s olddefconfig >/dev/null 2>"$tree/.lab-olddefconfig.log" ||
 		die "olddefconfig failed (see $tree/.lab-olddefconfig.log)"
 	# Every option the fragment asks for must hold; name the ones that do not.
 	local bad=() line sym want got
@@ -75,7 +95,7 @@ configure() {
 		got=$(grep -E "^$sym=" "$tree/.config" | cut -d= -f2- || true)
 		[ -n "$got" ] || got=n
 		[ "$got" = "$want" ] || bad+=("$sym=$want (got $got)")
-	done <"$FRAGMENT"
+	done < <(cat "${FRAGMENTS[@]}")
 	[ ${#bad[@]} -eq 0 ] || die "kernel config does not hold: ${bad[*]}"
 }
 
@@ -83,20 +103,20 @@ build() {
 	local tree=$1 art=$2 version=$3
 	local t0
 	t0=$(now)
-	make -C "$tree" -j"$LAB_JOBS" -s bzImage modules >"$art.build.log" 2>&1 ||
+	make -C "$tree" "${KMAKE[@]}" -j"$LAB_JOBS" -s bzImage modules >"$art.build.log" 2>&1 ||
 		{ tail -n 30 "$art.build.log" >&2; die "kernel build failed (see $art.build.log)"; }
 	local kernel_seconds=$(($(now) - t0))
 	local krel
-	krel=$(make -C "$tree" -s kernelrelease)
+	krel=$(make -C "$tree" "${KMAKE[@]}" -s kernelrelease)
 	rm -rf "$art.tmp"
 	mkdir -p "$art.tmp/modules" "$art.tmp/cxl_test-modules"
-	make -C "$tree" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
+	make -C "$tree" "${KMAKE[@]}" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
 		die "modules_install failed (see $art.build.log)"
 	# cxl_test rebuilds the cxl_* and dax_hmem modules with mocks; they install to updates/.
 	t0=$(now)
-	make -C "$tree" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
+	make -C "$tree" "${KMAKE[@]}" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
 		{ tail -n 30 "$art.build.log" >&2; die "cxl_test build failed (see $art.build.log)"; }
-	make -C "$tree" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
+	make -C "$tree" "${KMAKE[@]}" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
 		modules_install >>"$art.build.log" 2>&1 || die "cxl_test modules_install failed"
 	local cxl_test_seconds=$(($(now) - t0))
 	cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$art.tmp/"
@@ -106,6 +126,8 @@ KERNEL_PACKAGE=$PACKAGE
 KERNEL_PACKAGE_VERSION=$version
 KERNEL_RELEASE=$krel
 KDIR=$tree
+KERNEL_MAKEFLAGS=${KMAKE[*]}
+KERNEL_FLAVOUR=${VARIANT:-lab}
 BUILD_SECONDS=$kernel_seconds
 CXL_TEST_BUILD_SECONDS=$cxl_test_seconds
 ENV
@@ -116,9 +138,9 @@ ENV
 
 read -r version deb < <(fetch_source) || exit 1
 [ -n "${version:-}" ] || exit 1
-tree=$LAB_CACHE/kernel/$PACKAGE-$version
+tree=$LAB_CACHE/kernel/$PACKAGE-$version${VARIANT:+-$VARIANT}
 extract_source "$version" "$deb" "$tree"
-key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "$FRAGMENT"; toolchain_id) |
+key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}"; toolchain_id) |
 	sha256sum | cut -c1-16)
 art=$LAB_CACHE/kernel/artifacts-$key
 if [ -f "$art/kernel.env" ]; then
@@ -130,5 +152,5 @@ else
 	. "$art/kernel.env"
 	log "built $KERNEL_RELEASE: kernel ${BUILD_SECONDS}s, cxl_test ${CXL_TEST_BUILD_SECONDS}s"
 fi
-ln -sfn "$art" "$LAB_CACHE/kernel/current"
+ln -sfn "$art" "$LAB_CACHE/kernel/current${VARIANT:+-$VARIANT}"
 echo "$art"

@@ -5,7 +5,11 @@
 use super::{
     alloc_dax_region,
     devm_create_dev_dax,
+    is_this_modules_driver,
+    platform_device_named,
     raw_device,
+    HMEM,
+    HMEM_PLATFORM,
     DaxRegionC,
     DevDaxData,
     MemregionInfo, //
@@ -25,68 +29,60 @@ use kernel::{
     },
     error::{
         from_err_ptr,
+        from_result,
         to_result, //
     },
     prelude::*,
     types::Opaque,
+    ModuleMetadata,
     ThisModule, //
 };
-
-/// The "hmem" driver's probe (see [`HmemDriverRegistration`]).
-pub(crate) trait HmemProbe {
-    /// Probe one "hmem" device.
-    fn probe(dev: &HmemDevice<'_>) -> Result;
-}
 
 /// The "hmem" platform driver, registered without `kernel::platform::Adapter`.
 ///
 /// That adapter keeps the Rust driver's data in the device's `drvdata`, but an "hmem" device's
 /// `drvdata` belongs to dax: `alloc_dax_region()` stores the region there, and bus.c's
 /// `dax_region/` sysfs attributes (which daxctl reads) take it back from there. hmem.c's
-/// driver has neither data nor a remove callback, and neither has this one.
+/// driver has neither data nor a remove callback, and neither has this one. Its probe is
+/// [`crate::hmem::probe`].
 #[pin_data(PinnedDrop)]
-pub(crate) struct HmemDriverRegistration<T: HmemProbe> {
+pub(crate) struct HmemDriverRegistration {
     #[pin]
     driver: Opaque<bindings::platform_driver>,
-    _probe: PhantomData<T>,
 }
 
 // SAFETY: Registered and unregistered from any thread; `&Self` gives no access.
-unsafe impl<T: HmemProbe> Send for HmemDriverRegistration<T> {}
+unsafe impl Send for HmemDriverRegistration {}
 // SAFETY: `&Self` gives no access.
-unsafe impl<T: HmemProbe> Sync for HmemDriverRegistration<T> {}
+unsafe impl Sync for HmemDriverRegistration {}
 
-impl<T: HmemProbe + 'static> HmemDriverRegistration<T> {
-    /// `platform_driver_register()` of a driver named `name` whose probe is `T::probe`.
-    pub(crate) fn new(
-        name: &'static CStr,
-        module: &'static ThisModule,
-    ) -> impl PinInit<Self, Error> {
+impl HmemDriverRegistration {
+    /// `platform_driver_register()` of the "hmem" driver.
+    pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             driver <- Opaque::try_ffi_init(|driver: *mut bindings::platform_driver| {
                 // SAFETY: `driver` is valid for writes; an all-zero `platform_driver` is its
                 // C initial state.
                 unsafe {
                     driver.write(bindings::platform_driver::default());
-                    (*driver).driver.name = name.as_char_ptr();
-                    (*driver).probe = Some(probe_hmem::<T>);
+                    (*driver).driver.name = HMEM.as_char_ptr();
+                    (*driver).probe = Some(probe_hmem);
                 }
                 // SAFETY: `driver` is pinned, and stays registered until `drop`.
                 to_result(unsafe {
                     bindings::__platform_driver_register(
                         driver,
                         module.as_ptr(),
-                        c"dax_hmem".as_char_ptr(),
+                        <crate::LocalModule as ModuleMetadata>::NAME.as_char_ptr(),
                     )
                 })
             }),
-            _probe: PhantomData,
         })
     }
 }
 
 #[pinned_drop]
-impl<T: HmemProbe> PinnedDrop for HmemDriverRegistration<T> {
+impl PinnedDrop for HmemDriverRegistration {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Registered by `new()`, which succeeded since `self` exists.
         unsafe { bindings::platform_driver_unregister(self.driver.get()) };
@@ -98,17 +94,14 @@ impl<T: HmemProbe> PinnedDrop for HmemDriverRegistration<T> {
 /// # Safety
 ///
 /// Only as the probe callback of a registered platform driver.
-unsafe extern "C" fn probe_hmem<T: HmemProbe>(pdev: *mut bindings::platform_device) -> c_int {
+unsafe extern "C" fn probe_hmem(pdev: *mut bindings::platform_device) -> c_int {
     // INVARIANT: The driver core probes with the device lock held, bound for the probe.
     let dev = HmemDevice {
         // SAFETY: The platform bus probes a valid device.
         pdev: unsafe { NonNull::new_unchecked(pdev) },
         _borrow: PhantomData,
     };
-    match T::probe(&dev) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| crate::hmem::probe(&dev).map(|()| 0))
 }
 
 /// An "hmem" device being probed.
@@ -128,19 +121,47 @@ impl<'a> HmemDevice<'a> {
         unsafe { device::Device::from_raw(&raw mut (*self.pdev.as_ptr()).dev) }
     }
 
-    /// Its id (the memregion id) and platform data.
+    /// Its id (the memregion id) and platform data, if it is an "hmem" device that this
+    /// module's "hmem_platform" driver made; `ENODEV` for any other device, which
+    /// `driver_override` can bind here (hmem.c would read its platform data as a
+    /// `memregion_info`).
     pub(crate) fn info(&self) -> Result<HmemDeviceInfo> {
+        if !self.made_by_this_module() {
+            return Err(ENODEV);
+        }
         let pdev = self.pdev.as_ptr();
         // SAFETY: By the type invariant `pdev` is live.
         let (id, data) = unsafe { ((*pdev).id, (*pdev).dev.platform_data) };
-        // hmem.c would oops here; only a device not made by an hmem_platform driver lacks it.
         if data.is_null() {
-            return Err(EINVAL);
+            return Err(ENODEV);
         }
-        // SAFETY: "hmem" devices carry a `memregion_info` as platform data (their creator,
-        // `register_hmem_device()`, adds it), which lives as long as the device.
+        // SAFETY: Checked above: this module's `register_hmem_device()` made the device and
+        // added a `memregion_info` as its platform data, which lives as long as the device.
         let memregion = unsafe { data.cast::<MemregionInfo>().read() };
         Ok(HmemDeviceInfo { id, memregion })
+    }
+
+    /// Whether the device is named "hmem" and its parent is an "hmem_platform" device bound
+    /// to a driver of this module: `register_hmem_device()` makes exactly these.
+    fn made_by_this_module(&self) -> bool {
+        if platform_device_named(self.device(), HMEM).is_none() {
+            return false;
+        }
+        // SAFETY: By the type invariant the device is live.
+        let parent = unsafe { (*self.pdev.as_ptr()).dev.parent };
+        if parent.is_null() {
+            return false;
+        }
+        // SAFETY: A device holds a reference to its parent, so the parent is live for `'a`.
+        let parent = unsafe { device::Device::from_raw(parent) };
+        let Some(parent) = platform_device_named(parent, HMEM_PLATFORM) else {
+            return false;
+        };
+        // SAFETY: `parent` is live (above). Its driver cannot change during this probe: the
+        // parent's unbind removes this device first, which waits for this device's lock.
+        let driver = unsafe { (&raw const (*parent).dev.driver).read_volatile() };
+        // SAFETY: A bound device's driver is registered.
+        unsafe { is_this_modules_driver(driver, HMEM_PLATFORM) }
     }
 }
 
@@ -151,9 +172,10 @@ pub(crate) struct HmemDeviceInfo {
 }
 
 impl MemregionInfo {
-    /// `range_len()`.
+    /// `range_len()`, wrapping as C does (a range over all of `u64` is 0 bytes long), so
+    /// that CONFIG_RUST_OVERFLOW_CHECKS cannot panic on it.
     pub(crate) fn range_len(&self) -> u64 {
-        self.range.end - self.range.start + 1
+        self.range.end.wrapping_sub(self.range.start).wrapping_add(1)
     }
 }
 

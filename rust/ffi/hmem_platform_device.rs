@@ -9,12 +9,14 @@ use super::{
     dax_hmem_dbg_cxl_claims,
     dax_hmem_dbg_cxl_did_not_claim,
     dax_hmem_dbg_defer_to_cxl,
-    raw_platform_device,
+    is_this_modules_driver,
+    platform_device_named,
     walk_hmem_resources,
     DaxHmemWorkqueue,
     HmemPlatformDevice,
     MemregionInfo,
-    NewPlatformDevice, //
+    NewPlatformDevice,
+    HMEM_PLATFORM, //
 };
 use core::{
     marker::PhantomData,
@@ -27,7 +29,10 @@ use kernel::{
         Bound,
         Core, //
     },
-    error::to_result,
+    error::{
+        from_result,
+        to_result, //
+    },
     platform,
     prelude::*,
     sync::{
@@ -36,6 +41,8 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        Mutex,
+        MutexGuard, //
     },
 };
 
@@ -43,7 +50,8 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// `res` is a live `struct resource` of `hmem_active` (or of cxl_test's mock), stable for `'a`.
+/// `res` is a live `struct resource`, stable for `'a`: a child of device.c's `hmem_active`
+/// under `hmem_resource_lock`, or the copy on cxl_test's stack that its mock walk passes.
 pub(crate) struct HmemRange<'a> {
     res: NonNull<bindings::resource>,
     _borrow: PhantomData<&'a bindings::resource>,
@@ -64,11 +72,12 @@ impl HmemRange<'_> {
         unsafe { (*self.as_raw()).end }
     }
 
-    /// `resource_size()`.
+    /// `resource_size()`, wrapping as C does, so that CONFIG_RUST_OVERFLOW_CHECKS cannot
+    /// panic on a resource over all of `u64`.
     fn size(&self) -> usize {
         // CAST: `resource_size_t` and `size_t` are both the native word here, as for C's
         // region_intersects() calls.
-        (self.end() - self.start() + 1) as usize
+        self.end().wrapping_sub(self.start()).wrapping_add(1) as usize
     }
 
     /// Whether the range intersects a CXL window: `region_intersects(.., IORESOURCE_MEM,
@@ -145,12 +154,6 @@ pub(crate) trait RangeVisitor {
     fn visit(host: &HmemPlatform<'_>, target_nid: c_int, range: &HmemRange<'_>) -> Result;
 }
 
-/// The work queued by [`HmemPlatform::queue_deferred_work`].
-pub(crate) trait DeferredWork {
-    /// Runs on "dax_hmem_wq" with a device reference, without the device lock.
-    fn run(host: QueuedHmemPlatform);
-}
-
 /// A bound `hmem_platform` device, with its device lock held.
 ///
 /// # Invariants
@@ -163,20 +166,22 @@ pub(crate) struct HmemPlatform<'a> {
 }
 
 impl<'a> HmemPlatform<'a> {
-    /// The device being probed (`to_hmem_platform_device()`).
-    pub(crate) fn from_probe(pdev: &'a platform::Device<Core<'_>>) -> Self {
-        let pdev = raw_platform_device(pdev);
-        // SAFETY: Only devices named "hmem_platform" match this driver, and each is the `pdev`
-        // of a `struct hmem_platform_device` (device.c, cxl_test's hmem_test.c), as hmem.c
-        // assumes too.
+    /// The device being probed (`to_hmem_platform_device()`), if it is named "hmem_platform";
+    /// `ENODEV` for any other device, which `driver_override` can bind here (hmem.c would
+    /// take it for a `struct hmem_platform_device`).
+    pub(crate) fn from_probe(pdev: &'a platform::Device<Core<'_>>) -> Result<Self> {
+        let pdev = platform_device_named(pdev.as_ref(), HMEM_PLATFORM).ok_or(ENODEV)?;
+        // SAFETY: Every platform device named "hmem_platform" is the `pdev` of a
+        // `struct hmem_platform_device` (bus.h): device.c's and cxl_test's hmem_test.c's, the
+        // only two, are.
         let hpdev = unsafe { kernel::container_of!(pdev, HmemPlatformDevice, pdev) };
         // INVARIANT: A `Core` device is being probed: bound for the probe's duration, and the
         // driver core holds its device lock.
-        Self {
+        Ok(Self {
             // SAFETY: `container_of!` of a non-null pointer.
             hpdev: unsafe { NonNull::new_unchecked(hpdev) },
             _borrow: PhantomData,
-        }
+        })
     }
 
     fn raw_device(&self) -> *mut bindings::device {
@@ -215,23 +220,25 @@ impl<'a> HmemPlatform<'a> {
         data & (1 << bindings::work_bits_WORK_STRUCT_PENDING_BIT) != 0
     }
 
-    /// Queue `W` on "dax_hmem_wq", holding a device reference while it is queued; a work already
-    /// queued stays queued once, and the extra reference is dropped (hmem.c's
-    /// `get_device(); if (!queue_work()) put_device();`).
-    pub(crate) fn queue_deferred_work<W: DeferredWork>(&self) {
+    /// Queue the deferred decision on "dax_hmem_wq", holding a device reference while it is
+    /// queued; a work already queued stays queued once, and the extra reference is dropped
+    /// (hmem.c's `get_device(); if (!queue_work()) put_device();`).
+    pub(crate) fn queue_deferred_work(&self) {
         let work = self.work();
         // SAFETY: `work` is live. Writing `func` of a possibly queued work is what hmem.c does
         // too; the value is the same for every queuer, so WRITE_ONCE() semantics suffice.
-        unsafe { (&raw mut (*work).func).write_volatile(Some(run_deferred_work::<W>)) };
-        // SAFETY: The device is live (type invariant); the reference is put by
-        // `run_deferred_work()` or below.
-        unsafe { bindings::get_device(self.raw_device()) };
-        // SAFETY: `work` is in a device that outlives this module, and `func` is set above.
-        // This runs in probes and deferred walks, which run while the queue exists.
+        unsafe { (&raw mut (*work).func).write_volatile(Some(run_deferred_work)) };
+        let host: &device::Device = self.device();
+        // Handed to `run_deferred_work()`, or taken back below.
+        let reference = ARef::into_raw(ARef::from(host));
+        // SAFETY: `work` is live and its `func` set above; the device outlives a queued work
+        // because of the reference just taken (device.c's device is static, cxl_test's see
+        // `HmemPlatformDevice`). This runs in probes and deferred walks, which run while the
+        // queue exists.
         let queued = unsafe { DaxHmemWorkqueue::queue_work(work) };
         if !queued {
-            // SAFETY: The reference taken above.
-            unsafe { bindings::put_device(self.raw_device()) };
+            // SAFETY: The reference `into_raw()` gave above, not handed over.
+            drop(unsafe { ARef::from_raw(reference) });
         }
     }
 
@@ -265,15 +272,15 @@ impl<'a> HmemPlatform<'a> {
     }
 
     /// Print hmem.c's "%s add failed for %pr" about a device that `platform_device_add()`
-    /// refused.
+    /// refused; "(null)", as printk prints C's NULL, when it failed before naming it.
     pub(crate) fn report_add_failed(&self, pdev: &NewPlatformDevice, range: &HmemRange<'_>) {
-        let name = pdev.name();
+        let name = pdev.name().unwrap_or(c"(null)");
         // SAFETY: "%s" gets a C string, "%pr" a live resource.
         unsafe {
             bindings::_dev_err(
                 self.raw_device(),
                 c"%s add failed for %pr\n".as_char_ptr(),
-                name,
+                name.as_char_ptr(),
                 range.as_raw(),
             )
         };
@@ -300,16 +307,14 @@ unsafe extern "C" fn visit_range<V: RangeVisitor>(
         hpdev: unsafe { NonNull::new_unchecked(hpdev) },
         _borrow: PhantomData,
     };
-    // INVARIANT: The walk holds `hmem_resource_lock`, and mock ranges are static.
+    // INVARIANT: The walk passes a resource that is live until this call returns (device.c's
+    // under `hmem_resource_lock`, cxl_test's on its stack), and `range` does not outlive it.
     let range = HmemRange {
         // SAFETY: The walk passes a resource, never NULL.
         res: unsafe { NonNull::new_unchecked(res.cast_mut()) },
         _borrow: PhantomData,
     };
-    match V::visit(&host, target_nid, &range) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| V::visit(&host, target_nid, &range).map(|()| 0))
 }
 
 /// An `hmem_platform` device whose deferred work is running: it holds the device reference
@@ -322,45 +327,47 @@ pub(crate) struct QueuedHmemPlatform {
 impl QueuedHmemPlatform {
     /// `guard(device)(dev)`: take the device lock.
     pub(crate) fn lock(&self) -> LockedHmemPlatform<'_> {
-        // SAFETY: The reference keeps the device live.
-        unsafe { bindings::mutex_lock(&raw mut (*self.hpdev.as_ptr()).pdev.dev.mutex) };
-        LockedHmemPlatform { queued: self }
+        // SAFETY: The device's `mutex` is initialised (device_initialize()), and live while
+        // `self` holds its reference.
+        let mutex = unsafe { Mutex::<()>::from_raw(&raw mut (*self.hpdev.as_ptr()).pdev.dev.mutex) };
+        LockedHmemPlatform {
+            hpdev: self.hpdev,
+            _guard: mutex.lock(),
+        }
     }
 }
 
-/// The device lock of a [`QueuedHmemPlatform`], released on drop.
+/// A [`QueuedHmemPlatform`] with its device lock held, released on drop.
 pub(crate) struct LockedHmemPlatform<'a> {
-    queued: &'a QueuedHmemPlatform,
+    hpdev: NonNull<HmemPlatformDevice>,
+    _guard: MutexGuard<'a, ()>,
 }
 
 impl LockedHmemPlatform<'_> {
     /// The device, if this module's driver is still bound to it (`dev->driver`).
     pub(crate) fn bound(&self) -> Option<HmemPlatform<'_>> {
-        let hpdev = self.queued.hpdev;
+        let hpdev = self.hpdev;
         // SAFETY: The device is live; `driver` is stable under the device lock, which we hold.
         let driver = unsafe { (*hpdev.as_ptr()).pdev.dev.driver };
-        // INVARIANT: Live (reference), locked (`self`), and bound: only "hmem_platform", this
-        // module's driver, binds these devices.
-        (!driver.is_null()).then_some(HmemPlatform {
+        // SAFETY: A bound device's driver is registered. Bound to another driver through
+        // `driver_override` since the work was queued, the device is not ours to walk.
+        let ours = unsafe { is_this_modules_driver(driver, HMEM_PLATFORM) };
+        // INVARIANT: Live (reference), locked (`self`), and bound to this module's driver.
+        ours.then_some(HmemPlatform {
             hpdev,
             _borrow: PhantomData,
         })
     }
 }
 
-impl Drop for LockedHmemPlatform<'_> {
-    fn drop(&mut self) {
-        // SAFETY: Taken in `lock()`, released once.
-        unsafe { bindings::mutex_unlock(&raw mut (*self.queued.hpdev.as_ptr()).pdev.dev.mutex) };
-    }
-}
-
-/// The `work_func_t` behind [`HmemPlatform::queue_deferred_work`].
+/// The `work_func_t` behind [`HmemPlatform::queue_deferred_work`]: runs
+/// [`crate::hmem_platform::decide_after_cxl_probe`] with the device reference, without the
+/// device lock.
 ///
 /// # Safety
 ///
 /// Only as the `func` of an `hmem_platform_device`'s `work`, queued with a device reference.
-unsafe extern "C" fn run_deferred_work<W: DeferredWork>(work: *mut bindings::work_struct) {
+unsafe extern "C" fn run_deferred_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `work` of an `hmem_platform_device`.
     let hpdev = unsafe { kernel::container_of!(work, HmemPlatformDevice, work) };
     // SAFETY: `container_of!` of a non-null pointer.
@@ -370,7 +377,7 @@ unsafe extern "C" fn run_deferred_work<W: DeferredWork>(work: *mut bindings::wor
     let reference = unsafe {
         ARef::from_raw(NonNull::new_unchecked(&raw mut (*hpdev.as_ptr()).pdev.dev).cast())
     };
-    W::run(QueuedHmemPlatform {
+    crate::hmem_platform::decide_after_cxl_probe(QueuedHmemPlatform {
         hpdev,
         _reference: reference,
     });

@@ -109,10 +109,14 @@ impl NewPlatformDevice {
         }
     }
 
-    /// `dev_name()`.
-    pub(super) fn name(&self) -> *const c_char {
-        // SAFETY: An allocated device has an initialised `dev` with a name.
-        unsafe { bindings::dev_name(self.raw_device()) }
+    /// `dev_name()`, if the device has a name: `platform_device_add()` names it, and may
+    /// fail before it does.
+    pub(super) fn name(&self) -> Option<&CStr> {
+        // SAFETY: An allocated device has an initialised `dev`.
+        let dev = unsafe { device::Device::<device::Normal>::from_raw(self.raw_device()) };
+        // SAFETY: As above; `init_name` and `kobj.name` are only read.
+        let named = unsafe { !bindings::dev_name(self.raw_device()).is_null() };
+        named.then(|| dev.name())
     }
 
     fn raw_device(&self) -> *mut bindings::device {

@@ -25,7 +25,8 @@ static DAX_HMEM_WQ: Atomic<*mut bindings::workqueue_struct> = Atomic::new(ptr::n
 
 impl DaxHmemWorkqueue {
     /// `alloc_ordered_workqueue("dax_hmem_wq", 0)`, published for [`Self::flush`] and the
-    /// deferred walks. The module makes one.
+    /// deferred walks. There is one owner: while a queue is published, another `alloc()`
+    /// fails with `EBUSY`, so no second owner can destroy it.
     pub(crate) fn alloc() -> Result<Self> {
         // SAFETY: The name is a C string without format specifiers; `max_active` 1 with
         // `__WQ_ORDERED` is what alloc_ordered_workqueue() passes.
@@ -39,7 +40,11 @@ impl DaxHmemWorkqueue {
         if wq.is_null() {
             return Err(ENOMEM);
         }
-        DAX_HMEM_WQ.store(wq, Release);
+        if DAX_HMEM_WQ.cmpxchg(ptr::null_mut(), wq, Release).is_err() {
+            // SAFETY: Just allocated, never published: nothing was queued on it.
+            unsafe { bindings::destroy_workqueue(wq) };
+            return Err(EBUSY);
+        }
         Ok(Self(()))
     }
 
@@ -71,7 +76,8 @@ impl DaxHmemWorkqueue {
 impl Drop for DaxHmemWorkqueue {
     fn drop(&mut self) {
         let wq = DAX_HMEM_WQ.xchg(ptr::null_mut(), Relaxed);
-        // SAFETY: `alloc()` published `wq`, and only this, the one owner, unpublishes it.
+        // SAFETY: `alloc()` published `wq` for this value, the one owner (a second `alloc()`
+        // fails while it is published), and only this unpublishes it.
         unsafe { bindings::destroy_workqueue(wq) };
     }
 }

@@ -54,7 +54,7 @@ class RustDriver:
                    f"OVERLAY={overlay}"]
         else:
             cmd = ["make", "-C", str(paths.ROOT), "lab-overlay", "KERNEL=lab", f"KDIR={kernel.kdir}",
-                   f"OVERLAY={overlay}"]
+                   f"OVERLAY={overlay}", *kernel.makeflags]
         if modules == "cxl_test":
             cmd.append("VARIANT=cxl_test")
         if self.mutant:

@@ -9,7 +9,8 @@ from .errors import LabError
 
 SUPPORTED_SERIES = "7.3"
 # How each kernel is made, for the message when it is not there yet.
-MAKERS = {"lab": "make kernel (scripts/build-kernel.sh)", "stock": "make stock-kernel (scripts/stock-kernel.sh)"}
+MAKERS = {"lab": "make kernel (scripts/build-kernel.sh)", "stock": "make stock-kernel (scripts/stock-kernel.sh)",
+          "kasan": "scripts/build-kernel.sh --variant kasan"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Kernel:
     kdir: Path
     flavour: str = "lab"
     build_root: Path = None  # stock: the trixie build root the module is built in
+    makeflags: tuple = ()  # what an out-of-tree build must pass too (kasan: LLVM=-19)
 
     @property
     def bzimage(self):
@@ -58,4 +60,5 @@ def load(flavour="lab", root=None):
         raise LabError(f"{env} names no KDIR: run '{MAKERS[flavour]}'")
     return Kernel(root.resolve(), release, values.get("KERNEL_PACKAGE_VERSION", ""), Path(values["KDIR"]),
                   values.get("KERNEL_FLAVOUR", "lab"),
-                  Path(values["BUILD_ROOT"]) if values.get("BUILD_ROOT") else None)
+                  Path(values["BUILD_ROOT"]) if values.get("BUILD_ROOT") else None,
+                  tuple(values.get("KERNEL_MAKEFLAGS", "").split()))

@@ -12,4 +12,6 @@ CACHE = Path(os.environ.get("LAB_CACHE", "/var/cache/dax-hmem-lab"))
 KERNEL = Path(os.environ.get("LAB_KERNEL", CACHE / "kernel" / "current"))
 # Debian's stock kernel image and modules (scripts/stock-kernel.sh).
 STOCK_KERNEL = Path(os.environ.get("LAB_STOCK_KERNEL", CACHE / "stock" / "current"))
-KERNELS = {"lab": KERNEL, "stock": STOCK_KERNEL}
+# The lab kernel with KASAN, built with LLVM (scripts/build-kernel.sh --variant kasan).
+KASAN_KERNEL = Path(os.environ.get("LAB_KASAN_KERNEL", CACHE / "kernel" / "current-kasan"))
+KERNELS = {"lab": KERNEL, "stock": STOCK_KERNEL, "kasan": KASAN_KERNEL}

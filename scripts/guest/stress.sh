@@ -1,0 +1,347 @@
+# Stress library: sourced by the stages that "lab stress" writes (scripts/labpy/stress.py).
+# Each step appends one tab-separated record to $LAB_OUT/stress.tsv and marks the kernel log
+# with "lab-stress: <step>", so that the host can cut the log into steps.
+# shellcheck shell=sh
+
+ST_TSV=$LAB_OUT/stress.tsv
+ST_HOLD=lab-hold
+
+st_record() {
+	(
+		IFS='	'
+		echo "$*"
+	) >>"$ST_TSV"
+}
+
+st_mark() {
+	echo "lab-stress: $*" >/dev/kmsg
+}
+
+# Soft Reserved ranges, "START END" in address order, as the kernel reported them at boot.
+st_sr_ranges() {
+	dmesg | sed -n 's/.*\(user\|BIOS-e820\): \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] soft reserved.*/\2 \3/p' |
+		sort -u
+}
+
+# Who owns each Soft Reserved range, "START=OWNER,...": hmem (a dax region under hmem.N),
+# cxl (a dax region under a CXL region), none, or both joined by "+" when two own it.
+st_owners() {
+	for d in /sys/bus/dax/devices/*; do
+		[ -e "$d/resource" ] || continue
+		p=$(readlink -f "$d")
+		size=$(cat "$p/../dax_region/size" 2>/dev/null) || continue
+		start=$(cat "$d/resource")
+		case "$p" in
+		*/hmem.*/dax*) echo "hmem $start $size" ;;
+		*/region*/dax_region*/dax*) echo "cxl $start $size" ;;
+		*) echo "other $start $size" ;;
+		esac
+	done >/tmp/st-regions
+	st_sr_ranges | while read -r a b; do
+		printf '%s=' "$a"
+		awk -v a="$((a))" -v b="$((b))" '
+			{ s = $2 + 0; e = s + $3 - 1; if (s <= b && e >= a && !seen[$1]++) o = o (o ? "+" : "") $1 }
+			END { print (o ? o : "none") }' /tmp/st-regions
+	done | paste -s -d, -
+}
+
+# Unload dax_cxl and dax_hmem if loaded; 0 when both are gone.
+st_unload() {
+	grep -q '^dax_cxl ' /proc/modules && { rmmod dax_cxl || return 1; }
+	grep -q '^dax_hmem ' /proc/modules && { rmmod dax_hmem || return 1; }
+	return 0
+}
+
+# Load dax_cxl, which waits for dax_hmem's deferred decision (dax_hmem_flush_work()).
+st_flush() {
+	grep -q '^dax_hmem ' /proc/modules && modprobe dax_cxl
+	return 0
+}
+
+# The CXL stack and dax_hmem's dependencies, loaded and settled, without dax_hmem itself:
+# autoload is off, or dax_cxl, autoloaded for the CXL region, would pull dax_hmem in.
+st_prepare() {
+	echo >/proc/sys/kernel/hotplug
+	modprobe -a cxl_acpi cxl_port cxl_pci cxl_mem dax_kmem
+	# shellcheck disable=SC2046
+	modprobe -a $(modprobe --show-depends dax_hmem | awk '$1 == "insmod" { print $2 }' | sed '$d' |
+		sed 's,.*/,,; s,\.ko.*,,')
+	lab_settle
+}
+
+# The file modprobe would load for dax_hmem (updates/ first).
+st_dax_hmem_ko() {
+	modprobe --show-depends dax_hmem | awk '$1 == "insmod" { f = $2 } END { print f }'
+}
+
+# Fault injection: the filters admit allocations (slab and page) with a module's code on the
+# stack: above the kernel image's _end, below MODULES_END. fail-nth does the counting.
+st_fault_filters() {
+	lo=0x$(awk '$3 == "_end" { print $1 }' /proc/kallsyms)
+	for f in failslab fail_page_alloc; do
+		d=/sys/kernel/debug/$f
+		echo 0 >"$d/probability"
+		echo N >"$d/task-filter"
+		echo 32 >"$d/stacktrace-depth"
+		echo "$lo" >"$d/require-start"
+		echo 0xffffffffff000000 >"$d/require-end"
+		echo N >"$d/ignore-gfp-wait"
+		echo 2 >"$d/verbose"
+	done
+	echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
+	echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
+}
+
+# One fail-nth step: st_fault_step ENTRY K ACTION...; records
+# "fault ENTRY K injected errno owners".
+st_fault_step() {
+	entry=$1 k=$2
+	shift 2
+	st_mark "fault $entry k=$k"
+	res=$(fail-nth "$k" "$@" 2>&1) || res="injected=? errno=?"
+	st_flush
+	inj=${res#injected=}
+	inj=${inj%% *}
+	st_record fault "$entry" "$k" "$inj" "${res##*errno=}" "$(st_owners)"
+	[ "$inj" = 1 ]
+}
+
+# Sweep ENTRY for k = 1, 2, ... until a step injects nothing (at most $2 steps). Between
+# steps, "reset" puts the system back: st_fault_sweep ENTRY MAX RESET ACTION...
+st_fault_sweep() {
+	entry=$1 max=$2 reset=$3
+	shift 3
+	k=1
+	while [ "$k" -le "$max" ]; do
+		$reset
+		st_fault_step "$entry" "$k" "$@" || return 0
+		k=$((k + 1))
+	done
+	st_record note "$entry" "stopped at k=$max, still injecting"
+}
+
+st_reset_load() {
+	st_unload
+}
+
+st_reset_probe() {
+	grep -q '^dax_hmem ' /proc/modules || modprobe dax_hmem
+	[ -e /sys/bus/platform/devices/hmem_platform.0/driver ] &&
+		echo hmem_platform.0 >/sys/bus/platform/drivers/hmem_platform/unbind
+	return 0
+}
+
+st_reset_hmem() {
+	[ -e "/sys/bus/platform/devices/$ST_HMEM/driver" ] &&
+		echo "$ST_HMEM" >/sys/bus/platform/drivers/hmem/unbind
+	return 0
+}
+
+# After a sweep, the unload and reload that must still work.
+st_reload_check() {
+	st_mark "reload after $1"
+	rc=0
+	st_unload && modprobe dax_hmem && st_flush || rc=1
+	st_record reload "$1" "$rc" "$(st_owners)"
+}
+
+# The task-context entries: dax_hmem's load (init, hmem_platform probe, hmem probes of
+# ranges outside CXL windows), a bind of hmem_platform.0, and a bind of each hmem.N.
+st_fault_tasks() {
+	max=$1
+	st_prepare
+	st_fault_filters
+	ko=$(st_dax_hmem_ko)
+	st_fault_sweep load "$max" st_reset_load insmod "$ko"
+	st_reload_check load
+	drv=/sys/bus/platform/drivers
+	st_fault_sweep hmem_platform-bind "$max" st_reset_probe write "$drv/hmem_platform/bind" hmem_platform.0
+	[ -e /sys/bus/platform/devices/hmem_platform.0/driver ] ||
+		echo hmem_platform.0 >"$drv/hmem_platform/bind"
+	st_reload_check hmem_platform-bind
+	for h in /sys/bus/platform/devices/hmem.*; do
+		[ -e "$h" ] || continue
+		ST_HMEM=${h##*/}
+		st_fault_sweep "hmem-bind" "$max" st_reset_hmem write "$drv/hmem/bind" "$ST_HMEM"
+		[ -e "$h/driver" ] || echo "$ST_HMEM" >"$drv/hmem/bind"
+	done
+	st_reload_check hmem-bind
+}
+
+# The deferred decision, which runs on dax_hmem's workqueue: one boot per k. failslab fails
+# the k-th slab allocation with dax_hmem's text on the stack (interval k, once), counted
+# from the bind of hmem_platform.0 on: the probe then only queues the work, so the count is
+# the deferred walk's.
+st_fault_deferred() {
+	k=$1
+	st_prepare
+	echo "$ST_HOLD" >/sys/bus/platform/devices/hmem_platform.0/driver_override
+	modprobe dax_hmem
+	text=$(awk '$4 == "[dax_hmem]" && ($2 == "t" || $2 == "T") { print $1 }' /proc/kallsyms | sort | sed -n '1p;$p')
+	lo=0x$(echo "$text" | sed -n 1p)
+	hi=$(printf '%#x' $((0x$(echo "$text" | sed -n 2p) + 0x1000)))
+	d=/sys/kernel/debug/failslab
+	echo 32 >"$d/stacktrace-depth"
+	echo "$lo" >"$d/require-start"
+	echo "$hi" >"$d/require-end"
+	echo N >"$d/ignore-gfp-wait"
+	echo N >"$d/task-filter"
+	echo 2 >"$d/verbose"
+	echo "$k" >"$d/interval"
+	echo 1 >"$d/times"
+	echo 100 >"$d/probability"
+	echo >/sys/bus/platform/devices/hmem_platform.0/driver_override
+	st_mark "fault deferred k=$k"
+	echo hmem_platform.0 >/sys/bus/platform/drivers/hmem_platform/bind
+	st_flush
+	echo 0 >"$d/probability"
+	inj=$(($(cat "$d/times") == 0))
+	st_record fault deferred "$k" "$inj" 0 "$(st_owners)"
+	st_reload_check deferred
+}
+
+# Load/unload and unbind/bind loops: N cycles each of hmem.N, hmem_platform.0 and the module
+# (with dax_cxl), in that order; records "loop WHAT CYCLES SECONDS FAILED owners".
+st_loop() {
+	what=$1 n=$2
+	shift 2
+	st_mark "loop $what x$n"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	i=0 failed=0
+	while [ "$i" -lt "$n" ]; do
+		"$@" || failed=$((failed + 1))
+		i=$((i + 1))
+	done
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	st_record loop "$what" "$n" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" \
+		"$failed" "$(st_owners)"
+}
+
+st_cycle_hmem() {
+	echo "$1" >/sys/bus/platform/drivers/hmem/unbind && echo "$1" >/sys/bus/platform/drivers/hmem/bind
+}
+
+st_cycle_hmem_platform() {
+	echo hmem_platform.0 >/sys/bus/platform/drivers/hmem_platform/unbind &&
+		echo hmem_platform.0 >/sys/bus/platform/drivers/hmem_platform/bind
+}
+
+st_cycle_module() {
+	st_unload && modprobe dax_hmem && modprobe dax_cxl
+}
+
+st_loops() {
+	n=$1
+	st_record owners start "$(st_owners)"
+	for h in /sys/bus/platform/devices/hmem.*; do
+		[ -e "$h" ] && st_loop "${h##*/}" "$n" st_cycle_hmem "${h##*/}"
+	done
+	st_loop hmem_platform.0 "$n" st_cycle_hmem_platform
+	st_loop module "$n" st_cycle_module
+}
+
+# Load-order fuzzing: load the modules one at a time in the order given, each settled, with
+# no autoload (the kernel's hotplug helper is off), then record the owners:
+# "order ORDER owners".
+st_order() {
+	echo >/proc/sys/kernel/hotplug
+	st_mark "order $*"
+	for m in "$@"; do
+		modprobe "$m" || st_record note order "modprobe $m failed"
+		lab_settle 30 || :
+	done
+	st_flush
+	st_record order "$*" "$(st_owners)"
+}
+
+# Unload every module of the order, for the next order in the same boot.
+st_unload_all() {
+	st_unload
+	for m in dax_kmem cxl_mem cxl_pci cxl_acpi cxl_port; do
+		grep -q "^$m " /proc/modules && rmmod "$m"
+	done
+	lab_settle 30
+}
+
+# Hostile input, as root can give it; one case per boot, because hmem.c may oops on it.
+# Records "hostile CASE TARGET rc message owners".
+st_hostile() {
+	case=$1
+	plat=/sys/bus/platform
+	st_mark "hostile $case"
+	case $case in
+	foreign-to-hmem | foreign-to-hmem_platform)
+		drv=${case#foreign-to-}
+		target=$(st_foreign_device) || { st_record note "$case" "no unbound platform device"; return 1; }
+		st_bind_override "$target" "$drv"
+		;;
+	hmem-to-hmem_platform)
+		target=hmem.0
+		echo "$target" >"$plat/drivers/hmem/unbind"
+		st_bind_override "$target" hmem_platform
+		;;
+	hmem_platform-to-hmem)
+		target=hmem_platform.0
+		echo "$target" >"$plat/drivers/hmem_platform/unbind"
+		st_bind_override "$target" hmem
+		;;
+	bind-race)
+		# Two shells, each cycling a device as fast as it can: hmem_platform.0 (which
+		# removes and re-creates hmem.0) and hmem.0 itself.
+		target="hmem_platform.0 hmem.0"
+		st_race hmem_platform.0 hmem_platform &
+		st_race hmem.0 hmem &
+		wait
+		echo hmem_platform.0 >"$plat/drivers/hmem_platform/bind" 2>/dev/null
+		[ -e "$plat/devices/hmem.0/driver" ] || echo hmem.0 >"$plat/drivers/hmem/bind" 2>/dev/null
+		st_result 0 "raced 200 cycles each"
+		;;
+	region-idle-garbage)
+		target=region_idle
+		p=/sys/module/dax_hmem/parameters/region_idle
+		msg=
+		for v in garbage 2 -1 "" 0x1 yesno "$(head -c 5000 /dev/zero | tr '\0' x)"; do
+			if printf '%s' "$v" >"$p" 2>/tmp/st-err; then r=ok; else r=$(sed 's/.*: //' /tmp/st-err); fi
+			msg="$msg ${v:0:8}:$r"
+		done
+		st_result 0 "value $(cat "$p") after:$msg"
+		;;
+	*)
+		st_record note "$case" "unknown hostile case"
+		return 1
+		;;
+	esac
+}
+
+# A platform device that no driver has bound.
+st_foreign_device() {
+	for d in /sys/bus/platform/devices/*; do
+		case ${d##*/} in hmem*) continue ;; esac
+		[ -e "$d/driver" ] || { echo "${d##*/}"; return 0; }
+	done
+	return 1
+}
+
+# driver_override DEVICE to DRIVER, then bind it; the result is the bind's.
+st_bind_override() {
+	echo "$2" >"/sys/bus/platform/devices/$1/driver_override"
+	if echo "$1" >"/sys/bus/platform/drivers/$2/bind" 2>/tmp/st-err; then
+		st_result 0 "bound"
+	else
+		st_result 1 "$(sed 's/.*: //' /tmp/st-err)"
+	fi
+}
+
+st_result() {
+	sleep 1
+	st_record hostile "$case" "$target" "$1" "$2" "$(st_owners)"
+}
+
+st_race() {
+	i=0
+	while [ "$i" -lt 200 ]; do
+		echo "$1" >"/sys/bus/platform/drivers/$2/unbind"
+		echo "$1" >"/sys/bus/platform/drivers/$2/bind"
+		i=$((i + 1))
+	done 2>/dev/null
+}

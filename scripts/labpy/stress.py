@@ -1,0 +1,348 @@
+"""lab stress: fault injection, load/bind loops, load-order fuzzing and hostile sysfs input,
+with the C and the Rust dax_hmem side by side. The guest side is scripts/guest/stress.sh; each
+boot writes stress.tsv, and the kernel log is cut into steps at its "lab-stress:" marks.
+
+Every boot fails on a WARNING, BUG, Oops, lockdep or kmemleak report, or a hang (hard
+timeout), except where a hostile case expects hmem.c to oops: that outcome is recorded.
+"""
+
+import json
+import random
+import re
+from dataclasses import dataclass, field
+
+from . import analysis, guest, scenario
+from .errors import LabError
+from .runner import BASE_CMDLINE
+
+PARTS = ("faults", "loops", "fuzz", "hostile")
+ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "dax_kmem")
+HOSTILE_CASES = ("foreign-to-hmem", "foreign-to-hmem_platform", "hmem-to-hmem_platform",
+                 "hmem_platform-to-hmem", "bind-race", "region-idle-garbage")
+
+# The stress topology: a committed CXL region under Soft Reserved (CXL's), Soft Reserved in
+# a second window with no region (hmem's, after the deferral), and Soft Reserved RAM outside
+# any window (hmem's at probe). Stage 1 commits the region and kexecs, as firmware would.
+MIXED_STAGE1 = """
+lab_coldplug
+lab_settle
+region=$(lab_create_ram_region decoder0.0 0x10000000 $(lab_memdevs_of decoder0.0))
+lab_kexec "$(lab_memmap_over_region "$region")" "$(lab_memmap_in_window decoder0.1 0 0x10000000)" \\
+	memmap=0x10000000%0x60000000-1+0xefffffff
+"""
+RAM_SR = "memmap=0x10000000%0x60000000-1+0xefffffff"
+
+
+@dataclass
+class Boot:
+    """One guest boot of a part: its stages, and what its records mean."""
+    part: str
+    driver: object
+    label: str
+    topology: str
+    stages: list
+    autoload: bool
+    timeout: int
+    kernel_args: str = ""
+    soft_reserved: list = field(default_factory=list)
+    expect_oops: bool = False  # a hostile case on hmem.c
+
+
+def _scenario(boot):
+    return scenario.Scenario(
+        name=f"stress-{boot.label}", description="", topology=scenario.load_topology(boot.topology),
+        modules="in-tree", kernel_args=boot.kernel_args, timeout=boot.timeout,
+        soft_reserved=boot.soft_reserved, stages=boot.stages, autoload=boot.autoload,
+        expect=[], expect_dax_regions={"hmem": 0})
+
+
+def predicted_order_owners(order, first):
+    """Owners 7.3 predicts after loading ORDER one module at a time, settled, without autoload:
+    [CXL region's range, second window's range, RAM range]. dax_hmem requests cxl_acpi and
+    cxl_pci itself, and dax_cxl pulls dax_hmem in, so the decision sees a committed region
+    only when cxl_mem was loaded before both. After the first decision in a boot (first=False),
+    every CXL range is left to CXL; the second window has no region, so no one owns it."""
+    decided = min(order.index("dax_hmem"), order.index("dax_cxl"))
+    region = "cxl" if order.index("cxl_mem") < decided else "hmem"
+    if not first:
+        return ["cxl", "none", "hmem"]
+    return [region, "hmem", "hmem"]
+
+
+def parse_tsv(text):
+    return [line.split("\t") for line in text.splitlines() if line.strip()]
+
+
+def owners_list(field_text):
+    """"START=OWNER,..." -> [OWNER, ...] in address order."""
+    pairs = [p.split("=", 1) for p in field_text.split(",") if "=" in p]
+    return [o for _, o in sorted(pairs, key=lambda p: int(p[0], 16))]
+
+
+_MARK = re.compile(r"lab-stress: (.*)$")
+_FRAME = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?(\S+?)\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[(\w+)\])?")
+_ERROR_LINE = re.compile(r"fail|error|refus|not an? |unable|cannot|conflict", re.I)
+
+
+def log_steps(dmesg):
+    """{step mark: [lines]} of the kernel log, cut at the "lab-stress:" marks."""
+    steps, current = {}, None
+    for line in dmesg.splitlines():
+        m = _MARK.search(line)
+        if m:
+            current = m.group(1)
+            steps[current] = []
+        elif current is not None:
+            steps[current].append(line)
+    return steps
+
+
+def demangle(symbol):
+    """The last two path segments of a Rust v0 symbol (_RNvNtCs..._8dax_hmem4hmem5probe ->
+    hmem::probe); C symbols unchanged."""
+    if not symbol.startswith("_R"):
+        return symbol
+    idents = re.findall(r"\d+_?([A-Za-z_][A-Za-z0-9_]*)", symbol[2:])
+    parts = []
+    for m in re.finditer(r"(\d+)(_?)", symbol):
+        n = int(m.group(1))
+        ident = symbol[m.end():m.end() + n]
+        if len(ident) == n and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
+            parts.append(ident)
+    parts = [p for p in parts if p != "dax_hmem"] or idents
+    return "::".join(parts[-2:]) if parts else symbol
+
+
+def injection_site(lines):
+    """(innermost dax_hmem function, the allocator below it) of the first injected failure's
+    stack in lines, or None."""
+    try:
+        start = next(i for i, l in enumerate(lines) if "FAULT_INJECTION: forcing a failure" in l)
+    except StopIteration:
+        return None
+    frames = []
+    for line in lines[start:start + 80]:
+        m = _FRAME.match(line.split("] ", 1)[-1])
+        if m and "Call Trace" not in line:
+            frames.append((m.group(1), m.group(2)))
+        if line.rstrip().endswith("</TASK>"):
+            break
+    ours = [i for i, (_, mod) in enumerate(frames) if mod == "dax_hmem"]
+    if not ours:
+        mods = [f"{f} [{m}]" for f, m in frames if m]
+        return ("(no dax_hmem frame)", mods[0] if mods else "?")
+    i = ours[0]
+    below = [f for f, _ in frames[:i] if not f.startswith(("dump_stack", "should_fail", "fail_dump",
+                                                             "should_failslab", "__should_fail"))]
+    alloc = next((f for f in below if not f.startswith(("kmem_cache", "__kmalloc", "kmalloc", "slab_",
+                                                        "__alloc", "alloc_pages", "__slab"))), below[-1] if below else "?")
+    return (demangle(frames[i][0]), demangle(alloc))
+
+
+def error_line(lines):
+    """The first kernel log line of a step that reports an error (not the injection's own)."""
+    for line in lines:
+        text = line.split("] ", 1)[-1].strip()
+        if "FAULT_INJECTION" in text or text.startswith(("name fail", "CPU:", "Hardware name", "Call Trace",
+                                                          "<TASK>", "</TASK>", "dump_stack", "Tainted")):
+            continue
+        if _FRAME.match(text):
+            continue
+        if _ERROR_LINE.search(text):
+            return text
+    return ""
+
+
+@dataclass
+class Outcome:
+    boot: Boot
+    records: list
+    steps: dict
+    faults: list
+    leaks: list
+    timed_out: bool
+    seconds: float
+    run_dir: object
+    console_faults: list
+
+
+class Stress:
+    def __init__(self, lab, drivers, jobs=2):
+        self.lab = lab
+        self.drivers = drivers
+        self.jobs = jobs
+
+    # -- the boots of each part --------------------------------------------------------------
+
+    def boots(self, part, args):
+        out = []
+        for d in self.drivers:
+            if part == "faults":
+                out.append(Boot("faults", d, f"faults-tasks-{d.name}", "two-windows",
+                                [MIXED_STAGE1, f". /lab/stress.sh\nst_fault_tasks {args.max_k}\n"],
+                                autoload=False, timeout=args.timeout or 1800))
+                for k in args.deferred_k:
+                    out.append(Boot("faults", d, f"faults-deferred-k{k}-{d.name}", "single-window",
+                                    [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False,
+                                    timeout=args.timeout or 240,
+                                    soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)]))
+            elif part == "loops":
+                out.append(Boot("loops", d, f"loops-{d.name}", "two-windows",
+                                [MIXED_STAGE1, f". /lab/stress.sh\nst_loops {args.cycles}\n"],
+                                autoload=True, timeout=args.timeout or 3600))
+            elif part == "fuzz":
+                rng = random.Random(args.seed)
+                for b in range(args.boots):
+                    orders = [rng.sample(ORDER_MODULES, len(ORDER_MODULES)) for _ in range(args.orders)]
+                    body = ". /lab/stress.sh\n" + "st_unload_all\n".join(
+                        f"st_order {' '.join(o)}\n" for o in orders)
+                    boot = Boot("fuzz", d, f"fuzz-{b}-{d.name}", "two-windows", [MIXED_STAGE1, body],
+                                autoload=False, timeout=args.timeout or 900)
+                    boot.orders = orders
+                    out.append(boot)
+            elif part == "hostile":
+                for case in HOSTILE_CASES:
+                    out.append(Boot("hostile", d, f"hostile-{case}-{d.name}", "no-cxl",
+                                    [f". /lab/stress.sh\nst_hostile {case}\n"], autoload=True,
+                                    timeout=args.timeout or 240, kernel_args=RAM_SR,
+                                    expect_oops=d.implementation == "c"))
+        return out
+
+    # -- one boot --------------------------------------------------------------------------
+
+    def run(self, boot):
+        s = _scenario(boot)
+        run_dir = self.lab.out / "stress" / boot.label
+        script = f"LAB_AUTOLOAD={int(boot.autoload)}\n" + "".join(
+            f"stage{i}() {{\n:\n{body}\n}}\n" for i, body in enumerate(boot.stages, 1))
+        base = f"{BASE_CMDLINE} {boot.kernel_args}".strip()
+        cmdline = " ".join([base, *self.lab.memmap_args(s), "lab.stage=1"])
+        initrd = self.lab.initrd(boot.driver, "in-tree")
+        files = {"scenario.sh": script, "base-cmdline": BASE_CMDLINE}
+        if len(boot.stages) > 1:
+            files.update({"bzImage": self.lab.kernel.bzimage, "initrd.cpio": initrd})
+        result = guest.run(kernel=self.lab.kernel, initrd=initrd, topology=s.topology, cmdline=cmdline,
+                           files=files, stages=len(boot.stages), timeout=boot.timeout, run_dir=run_dir)
+        last = result.stages[-1] if len(result.stages) == len(boot.stages) else {}
+        for name, text in last.items():
+            (run_dir / name).write_text(text)
+        dmesg = last.get("dmesg.txt", "")
+        leaks = [l for l in last.get("kmemleak.txt", "").splitlines() if l.startswith("unreferenced object")]
+        console_faults = analysis.faults(result.console)
+        return Outcome(boot, parse_tsv(last.get("stress.tsv", "")), log_steps(dmesg),
+                       analysis.faults(dmesg), leaks, result.timed_out, result.seconds, run_dir, console_faults)
+
+
+def boot_problems(o):
+    """Why a boot failed as a whole: a hang, a fault in the log, a leak, no results."""
+    problems = []
+    if o.timed_out:
+        problems.append(f"hung: guest timed out after {o.boot.timeout} s (console: {o.run_dir / 'console.log'})")
+    faults = sorted(set(o.faults) | set(o.console_faults))
+    if faults and not o.boot.expect_oops:
+        problems.append("kernel fault: " + faults[0])
+    if o.leaks:
+        problems.append(f"kmemleak: {len(o.leaks)} leaks")
+    if not o.records and not o.boot.expect_oops:
+        problems.append(f"no results (console: {o.run_dir / 'console.log'})")
+    return problems
+
+
+def summarise(part, outcomes):
+    """Rows for the part's table, and the failures."""
+    rows, failures = [], []
+    for o in outcomes:
+        problems = boot_problems(o)
+        name = o.boot.driver.name
+        failures += [f"{o.boot.label}: {p}" for p in problems]
+        if part == "faults":
+            for r in o.records:
+                if r[0] == "fault":
+                    entry, k, inj, errno, owners = r[1], r[2], r[3], r[4], r[5] if len(r) > 5 else ""
+                    lines = o.steps.get(f"fault {entry} k={k}", [])
+                    site = injection_site(lines) if inj == "1" else None
+                    err = error_line(lines)
+                    own = owners_list(owners)
+                    twice = [x for x in own if "+" in x]
+                    rows.append({"driver": name, "entry": entry, "k": int(k), "injected": inj == "1",
+                                 "site": f"{site[0]} <- {site[1]}" if site else "", "errno": errno,
+                                 "error": err, "owners": ",".join(own),
+                                 "leaks": len(o.leaks), "hang": o.timed_out, "problems": problems})
+                    if twice:
+                        failures.append(f"{o.boot.label}: {entry} k={k}: a range owned twice ({owners})")
+                    if inj == "1" and not err and errno == "0":
+                        rows[-1]["error"] = "(none: the failure was absorbed)"
+                elif r[0] == "reload":
+                    rows.append({"driver": name, "entry": f"reload after {r[1]}", "k": 0, "injected": False,
+                                 "site": "", "errno": "", "error": "ok" if r[2] == "0" else "reload failed",
+                                 "owners": ",".join(owners_list(r[3] if len(r) > 3 else "")),
+                                 "leaks": len(o.leaks), "hang": o.timed_out, "problems": problems})
+                    if r[2] != "0":
+                        failures.append(f"{o.boot.label}: unload and reload after {r[1]} failed")
+                elif r[0] == "note":
+                    failures.append(f"{o.boot.label}: {' '.join(r[1:])}")
+        elif part == "loops":
+            for r in o.records:
+                if r[0] == "loop":
+                    rows.append({"driver": name, "what": r[1], "cycles": int(r[2]), "seconds": float(r[3]),
+                                 "failed": int(r[4]), "owners": ",".join(owners_list(r[5])),
+                                 "leaks": len(o.leaks), "problems": problems})
+                    if r[4] != "0":
+                        failures.append(f"{o.boot.label}: {r[1]}: {r[4]} cycles failed")
+            last = [r for r in o.records if r[0] == "loop"]
+            if last and owners_list(last[-1][5]) != ["cxl", "none", "hmem"]:
+                failures.append(f"{o.boot.label}: owners after the loops {owners_list(last[-1][5])}, "
+                                "7.3 predicts cxl, none, hmem (a reload leaves CXL ranges to CXL)")
+        elif part == "fuzz":
+            records = [r for r in o.records if r[0] == "order"]
+            for i, order in enumerate(getattr(o.boot, "orders", [])):
+                want = predicted_order_owners(order, first=i == 0)
+                got = owners_list(records[i][2]) if i < len(records) else ["(no result)"]
+                rows.append({"driver": name, "boot": o.boot.label, "order": " ".join(order), "first": i == 0,
+                             "predicted": ",".join(want), "owners": ",".join(got), "match": got == want,
+                             "problems": problems})
+                if got != want:
+                    failures.append(f"{o.boot.label}: order {' '.join(order)}: owners {','.join(got)}, "
+                                    f"7.3 predicts {','.join(want)}")
+            for r in o.records:
+                if r[0] == "note":
+                    failures.append(f"{o.boot.label}: {' '.join(r[1:])}")
+        elif part == "hostile":
+            case = o.boot.label.split("-", 1)[1].rsplit("-", 1)[0]
+            rec = next((r for r in o.records if r[0] == "hostile"), None)
+            faults = sorted(set(o.faults) | set(o.console_faults))
+            outcome = ("oops: " + faults[0]) if faults else (
+                f"rc {rec[3]}: {rec[4]}" if rec else "no result")
+            rows.append({"driver": name, "case": case, "target": rec[2] if rec else "",
+                         "outcome": outcome, "owners": ",".join(owners_list(rec[5])) if rec and len(rec) > 5 else "",
+                         "problems": problems})
+            if o.boot.driver.implementation == "rust":
+                if faults:
+                    failures.append(f"{o.boot.label}: ours must not oops: {faults[0]}")
+                elif case.endswith(("to-hmem", "to-hmem_platform")) and (not rec or rec[3] != "1"):
+                    failures.append(f"{o.boot.label}: the bind was not refused")
+    return rows, failures
+
+
+def table(part, rows):
+    cols = {"faults": ["driver", "entry", "k", "injected", "site", "errno", "error", "owners", "leaks", "hang"],
+            "loops": ["driver", "what", "cycles", "seconds", "failed", "leaks", "owners"],
+            "fuzz": ["driver", "boot", "order", "first", "predicted", "owners", "match"],
+            "hostile": ["case", "driver", "target", "outcome", "owners"]}[part]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def write_json(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def validate(args):
+    for p in args.parts:
+        if p not in PARTS:
+            raise LabError(f"unknown stress part '{p}' (known: {', '.join(PARTS)})")
+    if args.cycles < 1 or args.boots < 1 or args.orders < 1 or args.max_k < 1:
+        raise LabError("--cycles, --boots, --orders and --max-k must be at least 1")
