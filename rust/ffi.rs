@@ -212,7 +212,8 @@ unsafe fn is_this_modules_driver(driver: *const bindings::device_driver, name: &
     }
     // SAFETY: A registered driver, by the safety requirements.
     let (owner, driver_name) = unsafe { ((*driver).owner, (*driver).name) };
-    if owner != <crate::LocalModule as ModuleMetadata>::THIS_MODULE.as_ptr() || driver_name.is_null()
+    if owner != <crate::LocalModule as ModuleMetadata>::THIS_MODULE.as_ptr()
+        || driver_name.is_null()
     {
         return false;
     }

@@ -12,7 +12,12 @@ use kernel::prelude::*;
 
 /// Probe one "hmem" device (the driver is registered by [`ffi::HmemDriverRegistration`]).
 pub(crate) fn probe(dev: &HmemDevice<'_>) -> Result {
-    let info = dev.info()?;
+    let info = dev.info().inspect_err(|_| {
+        dev_err!(
+            dev.device(),
+            "not an hmem device of hmem_platform, refusing to bind\n"
+        );
+    })?;
 
     // region_idle: an administrative agent wants to partition the range before devices are
     // created, so do not hand them to dax_kmem by default.

@@ -41,7 +41,12 @@ impl platform::Driver for HmemPlatformDriver {
         pdev: &'bound platform::Device<Core<'_>>,
         _id_info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self, Error> + 'bound {
-        let host = HmemPlatform::from_probe(pdev)?;
+        let host = HmemPlatform::from_probe(pdev).inspect_err(|_| {
+            dev_err!(
+                pdev.as_ref(),
+                "not an hmem_platform device, refusing to bind\n"
+            );
+        })?;
 
         // The queue is only flushed on module unload: fail a rebind while work is pending.
         if host.work_pending() {

@@ -8,11 +8,11 @@ use super::{
     is_this_modules_driver,
     platform_device_named,
     raw_device,
-    HMEM,
-    HMEM_PLATFORM,
     DaxRegionC,
     DevDaxData,
     MemregionInfo, //
+    HMEM,
+    HMEM_PLATFORM,
 };
 use core::{
     marker::PhantomData,
@@ -153,7 +153,7 @@ impl<'a> HmemDevice<'a> {
             return false;
         }
         // SAFETY: A device holds a reference to its parent, so the parent is live for `'a`.
-        let parent = unsafe { device::Device::from_raw(parent) };
+        let parent: &device::Device = unsafe { device::Device::from_raw(parent) };
         let Some(parent) = platform_device_named(parent, HMEM_PLATFORM) else {
             return false;
         };
@@ -175,7 +175,10 @@ impl MemregionInfo {
     /// `range_len()`, wrapping as C does (a range over all of `u64` is 0 bytes long), so
     /// that CONFIG_RUST_OVERFLOW_CHECKS cannot panic on it.
     pub(crate) fn range_len(&self) -> u64 {
-        self.range.end.wrapping_sub(self.range.start).wrapping_add(1)
+        self.range
+            .end
+            .wrapping_sub(self.range.start)
+            .wrapping_add(1)
     }
 }
 

@@ -329,7 +329,8 @@ impl QueuedHmemPlatform {
     pub(crate) fn lock(&self) -> LockedHmemPlatform<'_> {
         // SAFETY: The device's `mutex` is initialised (device_initialize()), and live while
         // `self` holds its reference.
-        let mutex = unsafe { Mutex::<()>::from_raw(&raw mut (*self.hpdev.as_ptr()).pdev.dev.mutex) };
+        let mutex =
+            unsafe { Mutex::<()>::from_raw(&raw mut (*self.hpdev.as_ptr()).pdev.dev.mutex) };
         LockedHmemPlatform {
             hpdev: self.hpdev,
             _guard: mutex.lock(),

@@ -59,10 +59,12 @@ st_flush() {
 }
 
 # The CXL stack and dax_hmem's dependencies, loaded and settled, without dax_hmem itself:
-# autoload is off, or dax_cxl, autoloaded for the CXL region, would pull dax_hmem in.
+# autoload is off, or dax_cxl, autoloaded for the CXL region, would pull dax_hmem in. Nor
+# dax_kmem: its hot-add under an hmem probe would put thousands of memory-hotplug
+# allocations in the sweep, and those failure paths are kmem's, not dax_hmem's.
 st_prepare() {
 	echo >/proc/sys/kernel/hotplug
-	modprobe -a cxl_acpi cxl_port cxl_pci cxl_mem dax_kmem
+	modprobe -a cxl_acpi cxl_port cxl_pci cxl_mem
 	# shellcheck disable=SC2046
 	modprobe -a $(modprobe --show-depends dax_hmem | awk '$1 == "insmod" { print $2 }' | sed '$d' |
 		sed 's,.*/,,; s,\.ko.*,,')
