@@ -11,7 +11,11 @@
 #   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust;
 #                KERNEL=stock boots Debian's kernel instead of the lab's)
 #   make check   the tests: unit tests, every scenario with both drivers on the lab kernel,
-#                then on Debian's stock kernel, and the DKMS-installed module
+#                then on Debian's stock kernel, the DKMS-installed module, and a bounded
+#                slice of make stress
+#   make stress  fault injection, 200-cycle loops, load-order fuzzing (STRESS_SEED=N replays),
+#                hostile sysfs input, then the KASAN kernel; prints the tables
+#   make kasan-kernel     the lab kernel with KASAN, built with LLVM 19
 #   make setup   host toolchain only;  make kernel   lab kernel only
 #   make stock-kernel     Debian's stock kernel, its trixie build root and Rust metadata
 #
@@ -48,7 +52,7 @@ COPY_KBUILD = $(MAKE) -C $(KDIR) M=$(COPY_BUILD) \
 	$(if $(VARIANT),DAX_HMEM_CXL_TEST=y KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers)
 
 .PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check \
-	deb dkms-sources rust-analyzer stock-kernel
+	deb dkms-sources rust-analyzer stock-kernel stress kasan-kernel
 .DEFAULT_GOAL := modules
 
 help:
@@ -137,3 +141,9 @@ run: $(if $(filter stock,$(KERNEL)),stock-kernel,kernel)
 
 check:
 	scripts/check.sh
+
+stress:
+	scripts/stress.sh
+
+kasan-kernel: setup
+	scripts/build-kernel.sh --variant kasan >/dev/null

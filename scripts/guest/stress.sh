@@ -19,7 +19,7 @@ st_mark() {
 
 # Soft Reserved ranges, "START END" in address order, as the kernel reported them at boot.
 st_sr_ranges() {
-	dmesg | sed -n 's/.*\(user\|BIOS-e820\): \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\] soft reserved.*/\2 \3/p' |
+	dmesg | sed -n 's/.*\(user\|BIOS-e820\): \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\][ ]*soft reserved.*/\2 \3/p' |
 		sort -u
 }
 
@@ -260,9 +260,9 @@ st_order() {
 st_unload_all() {
 	st_unload
 	for m in dax_kmem cxl_mem cxl_pci cxl_acpi cxl_port; do
-		grep -q "^$m " /proc/modules && rmmod "$m"
+		if grep -q "^$m " /proc/modules; then rmmod "$m"; fi
 	done
-	lab_settle 30
+	lab_settle 30 || :
 }
 
 # Hostile input, as root can give it; one case per boot, because hmem.c may oops on it.
@@ -294,8 +294,10 @@ st_hostile() {
 		st_race hmem_platform.0 hmem_platform &
 		st_race hmem.0 hmem &
 		wait
-		echo hmem_platform.0 >"$plat/drivers/hmem_platform/bind" 2>/dev/null
-		[ -e "$plat/devices/hmem.0/driver" ] || echo hmem.0 >"$plat/drivers/hmem/bind" 2>/dev/null
+		# Either may be bound already.
+		echo hmem_platform.0 >"$plat/drivers/hmem_platform/bind" 2>/dev/null || :
+		sleep 1
+		echo hmem.0 >"$plat/drivers/hmem/bind" 2>/dev/null || :
 		st_result 0 "raced 200 cycles each"
 		;;
 	region-idle-garbage)
@@ -303,8 +305,8 @@ st_hostile() {
 		p=/sys/module/dax_hmem/parameters/region_idle
 		msg=
 		for v in garbage 2 -1 "" 0x1 yesno "$(head -c 5000 /dev/zero | tr '\0' x)"; do
-			if printf '%s' "$v" >"$p" 2>/tmp/st-err; then r=ok; else r=$(sed 's/.*: //' /tmp/st-err); fi
-			msg="$msg ${v:0:8}:$r"
+			if printf '%s' "$v" >"$p" 2>/dev/null; then r="ok, now $(cat "$p")"; else r=refused; fi
+			msg="$msg '$(echo "$v" | cut -c1-8)': $r;"
 		done
 		st_result 0 "value $(cat "$p") after:$msg"
 		;;

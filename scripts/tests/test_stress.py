@@ -1,0 +1,104 @@
+"""lab stress: what 7.3 predicts for a load order, how the guest's records and kernel log are
+read, and its refusals of bad input."""
+
+import subprocess
+import unittest
+from pathlib import Path
+
+from labpy import stress
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = str(ROOT / "scripts" / "lab")
+
+
+class Predictions(unittest.TestCase):
+    def test_region_is_cxls_only_when_cxl_mem_loads_before_the_decision(self):
+        order = ["cxl_mem", "dax_hmem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"]
+        self.assertEqual(stress.predicted_order_owners(order, first=True), ["cxl", "hmem", "hmem"])
+        late = ["dax_hmem", "cxl_mem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"]
+        self.assertEqual(stress.predicted_order_owners(late, first=True), ["hmem", "hmem", "hmem"])
+
+    def test_dax_cxl_pulls_dax_hmem_in(self):
+        order = ["dax_cxl", "cxl_mem", "dax_hmem", "cxl_acpi", "cxl_pci", "dax_kmem"]
+        self.assertEqual(stress.predicted_order_owners(order, first=True)[0], "hmem")
+
+    def test_after_the_first_decision_cxl_ranges_are_left_to_cxl(self):
+        order = ["dax_hmem", "cxl_mem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"]
+        self.assertEqual(stress.predicted_order_owners(order, first=False), ["cxl", "none", "hmem"])
+
+
+class Records(unittest.TestCase):
+    def test_owners_in_address_order(self):
+        self.assertEqual(stress.owners_list("0x60000000=hmem,0x290000000=none,0x190000000=cxl"),
+                         ["hmem", "cxl", "none"])
+        self.assertEqual(stress.owners_list(""), [])
+
+    def test_log_is_cut_at_marks(self):
+        log = "[ 1.0] boot\n[ 2.0] lab-stress: fault load k=1\n[ 2.1] a\n[ 3.0] lab-stress: fault load k=2\n[ 3.1] b\n"
+        self.assertEqual(stress.log_steps(log), {"fault load k=1": ["[ 2.1] a"], "fault load k=2": ["[ 3.1] b"]})
+
+    def test_rust_symbols_are_shortened(self):
+        self.assertEqual(stress.demangle("_RNvNtCs1a2b3c_8dax_hmem13hmem_platform20register_hmem_device"),
+                         "hmem_platform::register_hmem_device")
+        self.assertEqual(stress.demangle("hmem_register_device"), "hmem_register_device")
+
+    def test_injection_site_is_the_innermost_dax_hmem_frame(self):
+        lines = [
+            "[ 5.0] FAULT_INJECTION: forcing a failure.",
+            "[ 5.0] name failslab, interval 1, probability 0, space 0, times 1",
+            "[ 5.0] Call Trace:",
+            "[ 5.0]  <TASK>",
+            "[ 5.0]  dump_stack_lvl+0x5d/0x80",
+            "[ 5.0]  should_fail_ex+0x1a0/0x1c0",
+            "[ 5.0]  __kmalloc_noprof+0x80/0x300",
+            "[ 5.0]  platform_device_alloc+0x20/0xa0",
+            "[ 5.0]  hmem_register_device+0x90/0x1c0 [dax_hmem]",
+            "[ 5.0]  walk_hmem_resources+0x40/0x70",
+            "[ 5.0]  </TASK>",
+            "[ 5.1] hmem_platform hmem_platform.0: device allocation failure for [mem 0x1-0x2]",
+        ]
+        self.assertEqual(stress.injection_site(lines), ("hmem_register_device", "platform_device_alloc"))
+        self.assertEqual(stress.error_line(lines),
+                         "hmem_platform hmem_platform.0: device allocation failure for [mem 0x1-0x2]")
+        self.assertIsNone(stress.injection_site(lines[-1:]))
+
+    def test_a_range_owned_twice_fails_the_step(self):
+        boot = stress.Boot("faults", type("D", (), {"name": "rust", "implementation": "rust"})(), "x", "t", [], False, 1)
+        o = stress.Outcome(boot, [["fault", "load", "1", "1", "12", "0x1=hmem+cxl"]], {}, [], [], False, 1.0,
+                           Path("/tmp"), [])
+        _, failures = stress.summarise("faults", [o])
+        self.assertTrue(any("owned twice" in f for f in failures))
+
+    def test_a_hang_a_leak_and_a_fault_fail_the_boot(self):
+        boot = stress.Boot("loops", type("D", (), {"name": "c", "implementation": "c"})(), "x", "t", [], False, 9)
+        o = stress.Outcome(boot, [], {}, ["[ 1.0] WARNING: at foo"], ["unreferenced object 0x1"], True, 9.0,
+                           Path("/tmp"), [])
+        problems = stress.boot_problems(o)
+        self.assertEqual(len(problems), 4)
+
+
+class Refusals(unittest.TestCase):
+    def run_lab(self, *argv):
+        done = subprocess.run([LAB, "stress", *argv], capture_output=True, text=True)
+        return done.returncode, done.stderr.strip().splitlines()
+
+    def test_unknown_part(self):
+        rc, err = self.run_lab("--part", "bogus")
+        self.assertEqual((rc, err), (2, ["error: unknown stress part 'bogus' (known: faults, loops, fuzz, hostile)"]))
+
+    def test_stock_kernel(self):
+        rc, err = self.run_lab("--kernel", "stock")
+        self.assertEqual((rc, err), (2, ["error: lab stress runs on the lab or kasan kernel, not 'stock'"]))
+
+    def test_bad_counts(self):
+        rc, err = self.run_lab("--cycles", "0")
+        self.assertEqual(rc, 2)
+        self.assertEqual(len(err), 1)
+
+    def test_bad_deferred_k(self):
+        rc, err = self.run_lab("--part", "faults", "--deferred-k", "one")
+        self.assertEqual((rc, err), (2, ["error: --deferred-k takes numbers, not 'one'"]))
+
+    def test_dkms_driver(self):
+        rc, err = self.run_lab("--driver", "dkms")
+        self.assertEqual((rc, err), (2, ["error: lab stress compares c and rust, not 'dkms'"]))
