@@ -3,7 +3,7 @@
 # its trixie build root, run the unit tests, then every scenario with every available driver
 # on the lab kernel, every scenario the stock kernel can run with Debian's C dax_hmem and
 # ours, the DKMS-installed module on the stock kernel, and a bounded slice of make stress
-# (every fault-injection step of the task-context entry points, two deferred-decision boots,
+# (the first 12 fault-injection steps of each task-context entry point, two deferred-decision boots,
 # 20-cycle loops, one fuzz boot of three orders, every hostile case). Prints the timings and
 # one closing line 'check: N passed, N failed'.
 set -uo pipefail
@@ -34,7 +34,7 @@ scripts/lab run --kernel stock --driver c,dkms --out "$OUT/stock-dkms" "${DKMS_S
 	tee "$OUT/stock-dkms-scenarios.log"
 t7=$(now)
 scripts/lab stress --driver "$DRIVERS" --out "$OUT/stress" --cycles 20 --boots 1 --orders 3 \
-	--deferred-k 1,3 | tee "$OUT/stress.log"
+	--max-k 12 --deferred-k 1,3 | tee "$OUT/stress.log"
 stress_rc=${PIPESTATUS[0]}
 t8=$(now)
 

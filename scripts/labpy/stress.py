@@ -280,7 +280,10 @@ def summarise(part, outcomes):
                     if r[2] != "0":
                         failures.append(f"{o.boot.label}: unload and reload after {r[1]} failed")
                 elif r[0] == "note":
-                    failures.append(f"{o.boot.label}: {' '.join(r[1:])}")
+                    # A sweep stopped by --max-k: a bounded slice, said in the table.
+                    rows.append({"driver": name, "entry": r[1], "k": 0, "injected": "", "site": "",
+                                 "errno": "", "error": r[2] if len(r) > 2 else "", "owners": "",
+                                 "leaks": len(o.leaks), "hang": o.timed_out, "problems": problems})
         elif part == "loops":
             for r in o.records:
                 if r[0] == "loop":
