@@ -157,8 +157,10 @@ impl<'a> HmemDevice<'a> {
         let Some(parent) = platform_device_named(parent, HMEM_PLATFORM) else {
             return false;
         };
-        // SAFETY: `parent` is live (above). Its driver cannot change during this probe: the
-        // parent's unbind removes this device first, which waits for this device's lock.
+        // SAFETY: `parent` is live (above). In 7.3 only `register_hmem_device()` makes "hmem"
+        // children of "hmem_platform" devices, and devres removes them (which waits for this
+        // device's lock) before the driver core clears the parent's `driver`: so the driver
+        // read here is bound and registered for this probe.
         let driver = unsafe { (&raw const (*parent).dev.driver).read_volatile() };
         // SAFETY: A bound device's driver is registered.
         unsafe { is_this_modules_driver(driver, HMEM_PLATFORM) }

@@ -175,8 +175,9 @@ impl<'a> HmemPlatform<'a> {
         // `struct hmem_platform_device` (bus.h): device.c's and cxl_test's hmem_test.c's, the
         // only two, are.
         let hpdev = unsafe { kernel::container_of!(pdev, HmemPlatformDevice, pdev) };
-        // INVARIANT: A `Core` device is being probed: bound for the probe's duration, and the
-        // driver core holds its device lock.
+        // INVARIANT: A `Core` device is being probed: bound, with the device lock held, for the
+        // probe call, and the probe uses `Self` only within it (it is not `Send`, and is not
+        // kept in the driver's data).
         Ok(Self {
             // SAFETY: `container_of!` of a non-null pointer.
             hpdev: unsafe { NonNull::new_unchecked(hpdev) },
@@ -231,10 +232,10 @@ impl<'a> HmemPlatform<'a> {
         let host: &device::Device = self.device();
         // Handed to `run_deferred_work()`, or taken back below.
         let reference = ARef::into_raw(ARef::from(host));
-        // SAFETY: `work` is live and its `func` set above; the device outlives a queued work
-        // because of the reference just taken (device.c's device is static, cxl_test's see
-        // `HmemPlatformDevice`). This runs in probes and deferred walks, which run while the
-        // queue exists.
+        // SAFETY: `work` is live and its `func` set above. Its storage is static: device.c's
+        // is permanent, cxl_test's must stay loaded while a work is queued (see
+        // `HmemPlatformDevice`), as for hmem.c. This runs in probes and deferred walks, which
+        // run while the queue exists.
         let queued = unsafe { DaxHmemWorkqueue::queue_work(work) };
         if !queued {
             // SAFETY: The reference `into_raw()` gave above, not handed over.

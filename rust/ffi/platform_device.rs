@@ -113,10 +113,10 @@ impl NewPlatformDevice {
     /// fail before it does.
     pub(super) fn name(&self) -> Option<&CStr> {
         // SAFETY: An allocated device has an initialised `dev`.
-        let dev = unsafe { device::Device::<device::Normal>::from_raw(self.raw_device()) };
-        // SAFETY: As above; `init_name` and `kobj.name` are only read.
-        let named = unsafe { !bindings::dev_name(self.raw_device()).is_null() };
-        named.then(|| dev.name())
+        let name = unsafe { bindings::dev_name(self.raw_device()) };
+        // SAFETY: A device's name is a C string that lives until it is renamed or released;
+        // this one is neither while `self` is borrowed.
+        (!name.is_null()).then(|| unsafe { CStr::from_char_ptr(name) })
     }
 
     fn raw_device(&self) -> *mut bindings::device {
