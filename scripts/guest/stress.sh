@@ -256,11 +256,14 @@ st_order() {
 	st_record order "$*" "$(st_owners)"
 }
 
-# Unload every module of the order, for the next order in the same boot.
+# Unload every module of the order, for the next order in the same boot: users first
+# (cxl_pci links against cxl_mem).
 st_unload_all() {
-	st_unload
-	for m in dax_kmem cxl_mem cxl_pci cxl_acpi cxl_port; do
-		if grep -q "^$m " /proc/modules; then rmmod "$m"; fi
+	st_unload || st_record note order "unload of dax_cxl or dax_hmem failed"
+	for m in dax_kmem cxl_pci cxl_mem cxl_acpi cxl_port; do
+		if grep -q "^$m " /proc/modules; then
+			rmmod "$m" || st_record note order "rmmod $m failed"
+		fi
 	done
 	lab_settle 30 || :
 }

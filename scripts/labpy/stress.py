@@ -57,16 +57,15 @@ def _scenario(boot):
 
 
 def predicted_order_owners(order, first):
-    """Owners 7.3 predicts after loading ORDER one module at a time, settled, without autoload:
-    [CXL region's range, second window's range, RAM range]. dax_hmem requests cxl_acpi and
-    cxl_pci itself, and dax_cxl pulls dax_hmem in, so the decision sees a committed region
-    only when cxl_mem was loaded before both. After the first decision in a boot (first=False),
-    every CXL range is left to CXL; the second window has no region, so no one owns it."""
-    decided = min(order.index("dax_hmem"), order.index("dax_cxl"))
-    region = "cxl" if order.index("cxl_mem") < decided else "hmem"
+    """Owners 7.3 predicts, in address order [RAM range, CXL region's range, second window's
+    range], after loading ORDER one module at a time, settled, without autoload. dax_hmem
+    requests cxl_acpi and cxl_pci itself, cxl_pci links against cxl_mem, and dax_cxl pulls
+    dax_hmem in: so whatever the order, the first decision of a boot sees the committed region
+    (CXL's) and no region in the second window (hmem's). After it (first=False), every CXL
+    range is left to CXL, and the second window, which has no region, is no one's."""
     if not first:
-        return ["cxl", "none", "hmem"]
-    return [region, "hmem", "hmem"]
+        return ["hmem", "cxl", "none"]
+    return ["hmem", "cxl", "hmem"]
 
 
 def parse_tsv(text):
@@ -293,9 +292,9 @@ def summarise(part, outcomes):
                     if r[4] != "0":
                         failures.append(f"{o.boot.label}: {r[1]}: {r[4]} cycles failed")
             last = [r for r in o.records if r[0] == "loop"]
-            if last and owners_list(last[-1][5]) != ["cxl", "none", "hmem"]:
+            if last and owners_list(last[-1][5]) != ["hmem", "cxl", "none"]:
                 failures.append(f"{o.boot.label}: owners after the loops {owners_list(last[-1][5])}, "
-                                "7.3 predicts cxl, none, hmem (a reload leaves CXL ranges to CXL)")
+                                "7.3 predicts hmem, cxl, none (a reload leaves CXL ranges to CXL)")
         elif part == "fuzz":
             records = [r for r in o.records if r[0] == "order"]
             for i, order in enumerate(getattr(o.boot, "orders", [])):
