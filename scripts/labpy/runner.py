@@ -166,7 +166,9 @@ class Lab:
         (run_dir / "compared.json").write_text(json.dumps(summary.get("aspects", {}), indent=2) + "\n")
         return summary
 
-    def _run(self, scenario, driver, run_dir):
+    def boot(self, scenario, driver, run_dir, timeout):
+        """Boot the scenario's stages with driver's modules; each stage's files go to run_dir
+        (the last stage) or run_dir/stageN. Returns the guest.GuestResult."""
         shutil.rmtree(run_dir, ignore_errors=True)
         base = f"{BASE_CMDLINE} {scenario.kernel_args}".strip()
         cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
@@ -176,7 +178,6 @@ class Lab:
         files = {"scenario.sh": script, "base-cmdline": base}
         if len(scenario.stages) > 1:
             files.update({"bzImage": self.kernel.bzimage, "initrd.cpio": initrd})
-        timeout = self.timeout or scenario.timeout
         result = guest.run(kernel=self.kernel, initrd=initrd, topology=scenario.topology, cmdline=cmdline,
                            files=files, stages=len(scenario.stages), timeout=timeout, run_dir=run_dir)
         for i, files_of_stage in enumerate(result.stages, 1):
@@ -184,6 +185,11 @@ class Lab:
             stage_dir.mkdir(parents=True, exist_ok=True)
             for name, text in files_of_stage.items():
                 (stage_dir / name).write_text(text)
+        return result
+
+    def _run(self, scenario, driver, run_dir):
+        timeout = self.timeout or scenario.timeout
+        result = self.boot(scenario, driver, run_dir, timeout)
         checked, failures = analysis.evaluate(scenario, result.stages, result.console, driver.implementation)
         status = "pass" if not failures else "fail"
         if result.timed_out:

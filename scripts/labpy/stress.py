@@ -11,9 +11,8 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from . import analysis, guest, scenario
+from . import analysis, scenario
 from .errors import LabError
-from .runner import BASE_CMDLINE
 
 PARTS = ("faults", "loops", "fuzz", "hostile")
 ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "dax_kmem")
@@ -46,14 +45,15 @@ class Boot:
     kernel_args: str = ""
     soft_reserved: list = field(default_factory=list)
     expect_oops: bool = False  # a hostile case on hmem.c
+    case: str = ""  # hostile: the case
+    orders: list = field(default_factory=list)  # fuzz: the load orders, in boot order
 
 
 def _scenario(boot):
     return scenario.Scenario(
         name=f"stress-{boot.label}", description="", topology=scenario.load_topology(boot.topology),
         modules="in-tree", kernel_args=boot.kernel_args, timeout=boot.timeout,
-        soft_reserved=boot.soft_reserved, stages=boot.stages, autoload=boot.autoload,
-        expect=[], expect_dax_regions={"hmem": 0})
+        soft_reserved=boot.soft_reserved, stages=boot.stages, autoload=boot.autoload, expect=[])
 
 
 def predicted_order_owners(order, first):
@@ -101,14 +101,12 @@ def demangle(symbol):
     hmem::probe); C symbols unchanged."""
     if not symbol.startswith("_R"):
         return symbol
-    idents = re.findall(r"\d+_?([A-Za-z_][A-Za-z0-9_]*)", symbol[2:])
     parts = []
-    for m in re.finditer(r"(\d+)(_?)", symbol):
-        n = int(m.group(1))
-        ident = symbol[m.end():m.end() + n]
-        if len(ident) == n and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
+    for m in re.finditer(r"(\d+)_?", symbol):
+        ident = symbol[m.end():m.end() + int(m.group(1))]
+        if len(ident) == int(m.group(1)) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
             parts.append(ident)
-    parts = [p for p in parts if p != "dax_hmem"] or idents
+    parts = [p for p in parts if p != "dax_hmem"]
     return "::".join(parts[-2:]) if parts else symbol
 
 
@@ -173,6 +171,13 @@ class Stress:
 
     # -- the boots of each part --------------------------------------------------------------
 
+    def deferred_boots(self, driver, ks, timeout=None):
+        """The deferred decision's fault boots, one per k."""
+        return [Boot("faults", driver, f"faults-deferred-k{k}-{driver.name}", "single-window",
+                     [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False, timeout=timeout or 240,
+                     soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)])
+                for k in ks]
+
     def boots(self, part, args):
         out = []
         for d in self.drivers:
@@ -180,11 +185,7 @@ class Stress:
                 out.append(Boot("faults", d, f"faults-tasks-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_fault_tasks {args.max_k}\n"],
                                 autoload=False, timeout=args.timeout or 1800))
-                for k in args.deferred_k:
-                    out.append(Boot("faults", d, f"faults-deferred-k{k}-{d.name}", "single-window",
-                                    [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False,
-                                    timeout=args.timeout or 240,
-                                    soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)]))
+                out += self.deferred_boots(d, args.deferred_k, args.timeout)
             elif part == "loops":
                 out.append(Boot("loops", d, f"loops-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_loops {args.cycles}\n"],
@@ -195,41 +196,26 @@ class Stress:
                     orders = [rng.sample(ORDER_MODULES, len(ORDER_MODULES)) for _ in range(args.orders)]
                     body = ". /lab/stress.sh\n" + "st_unload_all\n".join(
                         f"st_order {' '.join(o)}\n" for o in orders)
-                    boot = Boot("fuzz", d, f"fuzz-{b}-{d.name}", "two-windows", [MIXED_STAGE1, body],
-                                autoload=False, timeout=args.timeout or 900)
-                    boot.orders = orders
-                    out.append(boot)
+                    out.append(Boot("fuzz", d, f"fuzz-{b}-{d.name}", "two-windows", [MIXED_STAGE1, body],
+                                    autoload=False, timeout=args.timeout or 900, orders=orders))
             elif part == "hostile":
                 for case in HOSTILE_CASES:
                     out.append(Boot("hostile", d, f"hostile-{case}-{d.name}", "no-cxl",
                                     [f". /lab/stress.sh\nst_hostile {case}\n"], autoload=True,
                                     timeout=args.timeout or 240, kernel_args=RAM_SR,
-                                    expect_oops=d.implementation == "c"))
+                                    expect_oops=d.implementation == "c", case=case))
         return out
 
     # -- one boot --------------------------------------------------------------------------
 
     def run(self, boot):
-        s = _scenario(boot)
         run_dir = self.lab.out / "stress" / boot.label
-        script = f"LAB_AUTOLOAD={int(boot.autoload)}\n" + "".join(
-            f"stage{i}() {{\n:\n{body}\n}}\n" for i, body in enumerate(boot.stages, 1))
-        base = f"{BASE_CMDLINE} {boot.kernel_args}".strip()
-        cmdline = " ".join([base, *self.lab.memmap_args(s), "lab.stage=1"])
-        initrd = self.lab.initrd(boot.driver, "in-tree")
-        files = {"scenario.sh": script, "base-cmdline": BASE_CMDLINE}
-        if len(boot.stages) > 1:
-            files.update({"bzImage": self.lab.kernel.bzimage, "initrd.cpio": initrd})
-        result = guest.run(kernel=self.lab.kernel, initrd=initrd, topology=s.topology, cmdline=cmdline,
-                           files=files, stages=len(boot.stages), timeout=boot.timeout, run_dir=run_dir)
+        result = self.lab.boot(_scenario(boot), boot.driver, run_dir, boot.timeout)
         last = result.stages[-1] if len(result.stages) == len(boot.stages) else {}
-        for name, text in last.items():
-            (run_dir / name).write_text(text)
         dmesg = last.get("dmesg.txt", "")
         leaks = [l for l in last.get("kmemleak.txt", "").splitlines() if l.startswith("unreferenced object")]
-        console_faults = analysis.faults(result.console)
-        return Outcome(boot, parse_tsv(last.get("stress.tsv", "")), log_steps(dmesg),
-                       analysis.faults(dmesg), leaks, result.timed_out, result.seconds, run_dir, console_faults)
+        return Outcome(boot, parse_tsv(last.get("stress.tsv", "")), log_steps(dmesg), analysis.faults(dmesg),
+                       leaks, result.timed_out, result.seconds, run_dir, analysis.faults(result.console))
 
 
 def boot_problems(o):
@@ -297,7 +283,7 @@ def summarise(part, outcomes):
                                 "7.3 predicts hmem, cxl, none (a reload leaves CXL ranges to CXL)")
         elif part == "fuzz":
             records = [r for r in o.records if r[0] == "order"]
-            for i, order in enumerate(getattr(o.boot, "orders", [])):
+            for i, order in enumerate(o.boot.orders):
                 want = predicted_order_owners(order, first=i == 0)
                 got = owners_list(records[i][2]) if i < len(records) else ["(no result)"]
                 rows.append({"driver": name, "boot": o.boot.label, "order": " ".join(order), "first": i == 0,
@@ -310,7 +296,7 @@ def summarise(part, outcomes):
                 if r[0] == "note":
                     failures.append(f"{o.boot.label}: {' '.join(r[1:])}")
         elif part == "hostile":
-            case = o.boot.label.split("-", 1)[1].rsplit("-", 1)[0]
+            case = o.boot.case
             rec = next((r for r in o.records if r[0] == "hostile"), None)
             faults = sorted(set(o.faults) | set(o.console_faults))
             outcome = ("oops: " + faults[0]) if faults else (
