@@ -234,7 +234,7 @@ class LabOnTheStockKernel(unittest.TestCase):
     def test_unknown_kernel(self):
         rc, err = self.lab("run", "--kernel", "fedora", "a-uncommitted")
         self.assertNotEqual(rc, 0)
-        self.assertEqual(err, ["error: unknown kernel 'fedora' (known: lab, stock)"])
+        self.assertEqual(err, ["error: unknown kernel 'fedora' (known: lab, stock, kasan)"])
 
     def test_dkms_driver_on_the_lab_kernel_refused(self):
         rc, err = self.lab("run", "--driver", "c,dkms", "a-uncommitted")
