@@ -20,6 +20,7 @@ APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
 FRAGMENTS=("$LAB_ROOT/qemu/kernel.config")
 VARIANT=
 KMAKE=()
+CXL_TEST_KMAKE=()
 case "${1:-}" in
 "") ;;
 --variant)
@@ -28,6 +29,10 @@ case "${1:-}" in
 	kasan)
 		FRAGMENTS+=("$LAB_ROOT/qemu/kernel-kasan.config")
 		KMAKE=(LLVM=-19)
+		# cxl_test links with --wrap; ld.lld also rewrites the module's own exports of the
+		# wrapped symbols (modpost: ".export_symbol section references '__wrap_...'"), GNU
+		# ld only the undefined references, which is what cxl_test relies on.
+		CXL_TEST_KMAKE=(LD=ld.bfd)
 		;;
 	*) die "unknown kernel variant '${VARIANT}' (known: kasan)" ;;
 	esac
@@ -71,7 +76,7 @@ extract_source() {
 }
 
 toolchain_id() {
-	echo "${KMAKE[*]}"
+	echo "${KMAKE[*]} ${CXL_TEST_KMAKE[*]}"
 	if [ "$VARIANT" = kasan ]; then clang-19 --version | head -n1; else gcc --version | head -n1; fi
 	rustc --version
 	bindgen --version
@@ -114,9 +119,9 @@ build() {
 		die "modules_install failed (see $art.build.log)"
 	# cxl_test rebuilds the cxl_* and dax_hmem modules with mocks; they install to updates/.
 	t0=$(now)
-	make -C "$tree" "${KMAKE[@]}" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
+	make -C "$tree" "${KMAKE[@]}" "${CXL_TEST_KMAKE[@]}" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
 		{ tail -n 30 "$art.build.log" >&2; die "cxl_test build failed (see $art.build.log)"; }
-	make -C "$tree" "${KMAKE[@]}" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
+	make -C "$tree" "${KMAKE[@]}" "${CXL_TEST_KMAKE[@]}" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
 		modules_install >>"$art.build.log" 2>&1 || die "cxl_test modules_install failed"
 	local cxl_test_seconds=$(($(now) - t0))
 	cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$art.tmp/"
