@@ -76,7 +76,8 @@ extract_source() {
 }
 
 toolchain_id() {
-	echo "${KMAKE[*]} ${CXL_TEST_KMAKE[*]}"
+	echo "${KMAKE[*]}"
+	[ ${#CXL_TEST_KMAKE[@]} -eq 0 ] || echo "cxl_test: ${CXL_TEST_KMAKE[*]}"
 	if [ "$VARIANT" = kasan ]; then clang-19 --version | head -n1; else gcc --version | head -n1; fi
 	rustc --version
 	bindgen --version
@@ -112,7 +113,9 @@ build() {
 		{ tail -n 30 "$art.build.log" >&2; die "kernel build failed (see $art.build.log)"; }
 	local kernel_seconds=$(($(now) - t0))
 	local krel
-	krel=$(make -C "$tree" "${KMAKE[@]}" -s kernelrelease)
+	# --no-print-directory: under make check, make's "Entering directory" lines go to stdout.
+	krel=$(make -C "$tree" "${KMAKE[@]}" -s --no-print-directory kernelrelease)
+	[[ $krel =~ ^[0-9]+\.[0-9]+[^[:space:]]*$ ]] || die "kernelrelease gave '$krel', not a kernel release"
 	rm -rf "$art.tmp"
 	mkdir -p "$art.tmp/modules" "$art.tmp/cxl_test-modules"
 	make -C "$tree" "${KMAKE[@]}" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||

@@ -184,7 +184,7 @@ class Stress:
             if part == "faults":
                 out.append(Boot("faults", d, f"faults-tasks-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_fault_tasks {args.max_k}\n"],
-                                autoload=False, timeout=args.timeout or 1800))
+                                autoload=False, timeout=args.timeout or 3600))
                 out += self.deferred_boots(d, args.deferred_k, args.timeout)
             elif part == "loops":
                 out.append(Boot("loops", d, f"loops-{d.name}", "two-windows",
