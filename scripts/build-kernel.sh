@@ -18,6 +18,8 @@ require_supported_series
 PACKAGE=linux-source-$LAB_KERNEL_SERIES
 APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
 FRAGMENTS=("$LAB_ROOT/qemu/kernel.config")
+# What a kernel.env's KERNEL_RELEASE must look like.
+RELEASE_RE='^[0-9]+\.[0-9]+[^[:space:]]*$'
 VARIANT=
 KMAKE=()
 CXL_TEST_KMAKE=()
@@ -77,7 +79,7 @@ extract_source() {
 
 toolchain_id() {
 	echo "${KMAKE[*]}"
-	[ ${#CXL_TEST_KMAKE[@]} -eq 0 ] || echo "cxl_test: ${CXL_TEST_KMAKE[*]}"
+	[ ${#CXL_TEST_KMAKE[@]} -eq 0 ] || echo "cxl_test: ${CXL_TEST_KMAKE[*]} $(ld.bfd --version | head -n1)"
 	if [ "$VARIANT" = kasan ]; then clang-19 --version | head -n1; else gcc --version | head -n1; fi
 	rustc --version
 	bindgen --version
@@ -115,7 +117,7 @@ build() {
 	local krel
 	# --no-print-directory: under make check, make's "Entering directory" lines go to stdout.
 	krel=$(make -C "$tree" "${KMAKE[@]}" -s --no-print-directory kernelrelease)
-	[[ $krel =~ ^[0-9]+\.[0-9]+[^[:space:]]*$ ]] || die "kernelrelease gave '$krel', not a kernel release"
+	[[ $krel =~ $RELEASE_RE ]] || die "kernelrelease gave '$krel', not a kernel release"
 	rm -rf "$art.tmp"
 	mkdir -p "$art.tmp/modules" "$art.tmp/cxl_test-modules"
 	make -C "$tree" "${KMAKE[@]}" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
@@ -151,7 +153,8 @@ extract_source "$version" "$deb" "$tree"
 key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}"; toolchain_id) |
 	sha256sum | cut -c1-16)
 art=$LAB_CACHE/kernel/artifacts-$key
-if [ -f "$art/kernel.env" ]; then
+cached_release=$(sed -n 's/^KERNEL_RELEASE=//p' "$art/kernel.env" 2>/dev/null || true)
+if [[ $cached_release =~ $RELEASE_RE ]]; then
 	log "kernel $version cached ($art)"
 else
 	log "building $PACKAGE $version (key $key)"

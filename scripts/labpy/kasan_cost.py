@@ -8,10 +8,15 @@ from pathlib import Path
 
 
 def seconds(out, name, driver):
+    """A passed run's seconds; None for a run that failed, timed out or was booted twice
+    (its time says nothing about the kernel)."""
     try:
-        return json.loads((Path(out) / name / driver / "summary.json").read_text())["seconds"]
-    except (OSError, ValueError, KeyError):
+        summary = json.loads((Path(out) / name / driver / "summary.json").read_text())
+    except (OSError, ValueError):
         return None
+    if summary.get("status") != "pass" or summary.get("qemu_crashed"):
+        return None
+    return summary.get("seconds")
 
 
 def main(argv):

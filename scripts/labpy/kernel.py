@@ -24,6 +24,12 @@ class Kernel:
     makeflags: tuple = ()  # what an out-of-tree build must pass too (kasan: LLVM=-19)
 
     @property
+    def timeout_factor(self):
+        """Guest timeouts are written for the lab kernel; a KASAN guest runs three to four
+        times slower."""
+        return 4 if self.flavour == "kasan" else 1
+
+    @property
     def bzimage(self):
         return self.root / "bzImage"
 

@@ -188,7 +188,7 @@ class Lab:
         return result
 
     def _run(self, scenario, driver, run_dir):
-        timeout = self.timeout or scenario.timeout
+        timeout = self.timeout or scenario.timeout * self.kernel.timeout_factor
         result = self.boot(scenario, driver, run_dir, timeout)
         checked, failures = analysis.evaluate(scenario, result.stages, result.console, driver.implementation)
         status = "pass" if not failures else "fail"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import analysis, scenario
-from .errors import LabError
+from .errors import LabError, QemuCrashed
 
 PARTS = ("faults", "loops", "fuzz", "hostile")
 ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "dax_kmem")
@@ -49,16 +49,17 @@ class Boot:
     orders: list = field(default_factory=list)  # fuzz: the load orders, in boot order
 
 
-def _scenario(boot):
+def scenario_of(boot):
     return scenario.Scenario(
         name=f"stress-{boot.label}", description="", topology=scenario.load_topology(boot.topology),
         modules="in-tree", kernel_args=boot.kernel_args, timeout=boot.timeout,
         soft_reserved=boot.soft_reserved, stages=boot.stages, autoload=boot.autoload, expect=[])
 
 
-def predicted_order_owners(order, first):
+def predicted_order_owners(first):
     """Owners 7.3 predicts, in address order [RAM range, CXL region's range, second window's
-    range], after loading ORDER one module at a time, settled, without autoload. dax_hmem
+    range], after loading a random order of ORDER_MODULES one module at a time, settled,
+    without autoload. dax_hmem
     requests cxl_acpi and cxl_pci itself, cxl_pci links against cxl_mem, and dax_cxl pulls
     dax_hmem in: so whatever the order, the first decision of a boot sees the committed region
     (CXL's) and no region in the second window (hmem's). After it (first=False), every CXL
@@ -101,11 +102,14 @@ def demangle(symbol):
     hmem::probe); C symbols unchanged."""
     if not symbol.startswith("_R"):
         return symbol
-    parts = []
-    for m in re.finditer(r"(\d+)_?", symbol):
+    parts, pos = [], 0
+    while (m := re.compile(r"(\d+)_?").search(symbol, pos)):
         ident = symbol[m.end():m.end() + int(m.group(1))]
         if len(ident) == int(m.group(1)) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
             parts.append(ident)
+            pos = m.end() + len(ident)
+        else:
+            pos = m.end()
     parts = [p for p in parts if p != "dax_hmem"]
     return "::".join(parts[-2:]) if parts else symbol
 
@@ -161,6 +165,7 @@ class Outcome:
     seconds: float
     run_dir: object
     console_faults: list
+    error: str = ""  # the LabError that stopped the boot
 
 
 class Stress:
@@ -171,10 +176,15 @@ class Stress:
 
     # -- the boots of each part --------------------------------------------------------------
 
+    def timeout(self, given, default):
+        """--timeout as given, or the part's default for this kernel."""
+        return given or default * self.lab.kernel.timeout_factor
+
     def deferred_boots(self, driver, ks, timeout=None):
         """The deferred decision's fault boots, one per k."""
         return [Boot("faults", driver, f"faults-deferred-k{k}-{driver.name}", "single-window",
-                     [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False, timeout=timeout or 240,
+                     [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False,
+                     timeout=self.timeout(timeout, 240),
                      soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)])
                 for k in ks]
 
@@ -184,12 +194,12 @@ class Stress:
             if part == "faults":
                 out.append(Boot("faults", d, f"faults-tasks-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_fault_tasks {args.max_k}\n"],
-                                autoload=False, timeout=args.timeout or 3600))
+                                autoload=False, timeout=self.timeout(args.timeout, 3600)))
                 out += self.deferred_boots(d, args.deferred_k, args.timeout)
             elif part == "loops":
                 out.append(Boot("loops", d, f"loops-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_loops {args.cycles}\n"],
-                                autoload=True, timeout=args.timeout or 3600))
+                                autoload=True, timeout=self.timeout(args.timeout, 3600)))
             elif part == "fuzz":
                 rng = random.Random(args.seed)
                 for b in range(args.boots):
@@ -197,12 +207,12 @@ class Stress:
                     body = ". /lab/stress.sh\n" + "st_unload_all\n".join(
                         f"st_order {' '.join(o)}\n" for o in orders)
                     out.append(Boot("fuzz", d, f"fuzz-{b}-{d.name}", "two-windows", [MIXED_STAGE1, body],
-                                    autoload=False, timeout=args.timeout or 900, orders=orders))
+                                    autoload=False, timeout=self.timeout(args.timeout, 900), orders=orders))
             elif part == "hostile":
                 for case in HOSTILE_CASES:
                     out.append(Boot("hostile", d, f"hostile-{case}-{d.name}", "no-cxl",
                                     [f". /lab/stress.sh\nst_hostile {case}\n"], autoload=True,
-                                    timeout=args.timeout or 240, kernel_args=RAM_SR,
+                                    timeout=self.timeout(args.timeout, 600), kernel_args=RAM_SR,
                                     expect_oops=d.implementation == "c", case=case))
         return out
 
@@ -210,7 +220,14 @@ class Stress:
 
     def run(self, boot):
         run_dir = self.lab.out / "stress" / boot.label
-        result = self.lab.boot(_scenario(boot), boot.driver, run_dir, boot.timeout)
+        try:
+            try:
+                result = self.lab.boot(scenario_of(boot), boot.driver, run_dir, boot.timeout)
+            except QemuCrashed:
+                # As lab run does: a QEMU assertion says nothing about the guest; boot once more.
+                result = self.lab.boot(scenario_of(boot), boot.driver, run_dir, boot.timeout)
+        except LabError as e:
+            return Outcome(boot, [], {}, [], [], False, 0.0, run_dir, [], str(e))
         last = result.stages[-1] if len(result.stages) == len(boot.stages) else {}
         dmesg = last.get("dmesg.txt", "")
         leaks = [l for l in last.get("kmemleak.txt", "").splitlines() if l.startswith("unreferenced object")]
@@ -221,6 +238,8 @@ class Stress:
 def boot_problems(o):
     """Why a boot failed as a whole: a hang, a fault in the log, a leak, no results."""
     problems = []
+    if o.error:
+        return [f"not run: {o.error}"]
     if o.timed_out:
         problems.append(f"hung: guest timed out after {o.boot.timeout} s (console: {o.run_dir / 'console.log'})")
     faults = sorted(set(o.faults) | set(o.console_faults))
@@ -284,7 +303,7 @@ def summarise(part, outcomes):
         elif part == "fuzz":
             records = [r for r in o.records if r[0] == "order"]
             for i, order in enumerate(o.boot.orders):
-                want = predicted_order_owners(order, first=i == 0)
+                want = predicted_order_owners(first=i == 0)
                 got = owners_list(records[i][2]) if i < len(records) else ["(no result)"]
                 rows.append({"driver": name, "boot": o.boot.label, "order": " ".join(order), "first": i == 0,
                              "predicted": ",".join(want), "owners": ",".join(got), "match": got == want,
@@ -329,8 +348,12 @@ def write_json(path, data):
 
 
 def validate(args):
+    if not args.parts:
+        raise LabError(f"--part names no part (known: {', '.join(PARTS)})")
     for p in args.parts:
         if p not in PARTS:
             raise LabError(f"unknown stress part '{p}' (known: {', '.join(PARTS)})")
+    if len(set(args.parts)) != len(args.parts):
+        raise LabError(f"--part names a part twice: {','.join(args.parts)}")
     if args.cycles < 1 or args.boots < 1 or args.orders < 1 or args.max_k < 1:
         raise LabError("--cycles, --boots, --orders and --max-k must be at least 1")

@@ -11,16 +11,38 @@ ROOT = Path(__file__).resolve().parents[2]
 LAB = str(ROOT / "scripts" / "lab")
 
 
-class Predictions(unittest.TestCase):
-    def test_the_first_decision_sees_the_region_whatever_the_order(self):
-        # dax_hmem requests cxl_pci, which links against cxl_mem.
-        for order in (["dax_hmem", "cxl_mem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"],
-                      ["dax_cxl", "dax_kmem", "dax_hmem", "cxl_acpi", "cxl_pci", "cxl_mem"]):
-            self.assertEqual(stress.predicted_order_owners(order, first=True), ["hmem", "cxl", "hmem"])
+RUST = type("D", (), {"name": "rust", "implementation": "rust"})()
+ORDERS = [["dax_cxl", "dax_kmem", "dax_hmem", "cxl_acpi", "cxl_pci", "cxl_mem"],
+          ["dax_hmem", "cxl_mem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"]]
 
-    def test_after_the_first_decision_cxl_ranges_are_left_to_cxl(self):
-        order = ["dax_hmem", "cxl_mem", "cxl_acpi", "cxl_pci", "dax_cxl", "dax_kmem"]
-        self.assertEqual(stress.predicted_order_owners(order, first=False), ["hmem", "cxl", "none"])
+
+def fuzz_outcome(owners_per_order):
+    boot = stress.Boot("fuzz", RUST, "fuzz-0-rust", "two-windows", [], False, 1, orders=ORDERS)
+    records = [["order", " ".join(o), owners] for o, owners in zip(ORDERS, owners_per_order)]
+    return stress.Outcome(boot, records, {}, [], [], False, 1.0, Path("/tmp"), [])
+
+
+class FuzzPredictions(unittest.TestCase):
+    # RAM range, the committed region's range, the second window's range (no region).
+    def test_first_decision_splits_later_ones_leave_cxl_ranges_to_cxl(self):
+        o = fuzz_outcome(["0x60000000=hmem,0x190000000=cxl,0x290000000=hmem",
+                          "0x60000000=hmem,0x190000000=cxl,0x290000000=none"])
+        rows, failures = stress.summarise("fuzz", [o])
+        self.assertEqual(failures, [])
+        self.assertEqual([r["match"] for r in rows], [True, True])
+
+    def test_hmem_taking_the_committed_region_fails_the_order(self):
+        o = fuzz_outcome(["0x60000000=hmem,0x190000000=hmem,0x290000000=hmem",
+                          "0x60000000=hmem,0x190000000=cxl,0x290000000=none"])
+        rows, failures = stress.summarise("fuzz", [o])
+        self.assertEqual([r["match"] for r in rows], [False, True])
+        self.assertEqual(len(failures), 1)
+        self.assertIn("7.3 predicts hmem,cxl,hmem", failures[0])
+
+    def test_a_missing_order_result_fails(self):
+        rows, failures = stress.summarise("fuzz", [fuzz_outcome(["0x60000000=hmem,0x190000000=cxl,0x290000000=hmem"])])
+        self.assertEqual(rows[1]["owners"], "(no result)")
+        self.assertEqual(len(failures), 1)
 
 
 class Records(unittest.TestCase):
@@ -37,6 +59,13 @@ class Records(unittest.TestCase):
         self.assertEqual(stress.demangle("_RNvNtCs1a2b3c_8dax_hmem13hmem_platform20register_hmem_device"),
                          "hmem_platform::register_hmem_device")
         self.assertEqual(stress.demangle("hmem_register_device"), "hmem_register_device")
+        # An identifier ending in a digit does not swallow the next one's length.
+        self.assertEqual(stress.demangle("_RNvNtCs1a_8dax_hmem4cxl24init"), "cxl2::init")
+
+    def test_a_boot_that_did_not_run_fails_with_its_reason(self):
+        boot = stress.Boot("loops", RUST, "x", "t", [], False, 9)
+        o = stress.Outcome(boot, [], {}, [], [], False, 0.0, Path("/tmp"), [], "qemu failed: assertion")
+        self.assertEqual(stress.boot_problems(o), ["not run: qemu failed: assertion"])
 
     def test_injection_site_is_the_innermost_dax_hmem_frame(self):
         lines = [
@@ -94,6 +123,18 @@ class Refusals(unittest.TestCase):
     def test_bad_deferred_k(self):
         rc, err = self.run_lab("--part", "faults", "--deferred-k", "one")
         self.assertEqual((rc, err), (2, ["error: --deferred-k takes numbers, not 'one'"]))
+
+    def test_empty_part_list(self):
+        rc, err = self.run_lab("--part", ",")
+        self.assertEqual((rc, err), (2, ["error: --part names no part (known: faults, loops, fuzz, hostile)"]))
+
+    def test_repeated_driver(self):
+        rc, err = self.run_lab("--driver", "c,c")
+        self.assertEqual((rc, err), (2, ["error: --driver names a driver twice: c,c"]))
+
+    def test_deferred_k_out_of_range(self):
+        rc, err = self.run_lab("--part", "faults", "--deferred-k", "0,3")
+        self.assertEqual((rc, err), (2, ["error: --deferred-k takes k from 1 to --max-k (400), not '0,3'"]))
 
     def test_dkms_driver(self):
         rc, err = self.run_lab("--driver", "dkms")
