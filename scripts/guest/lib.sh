@@ -210,6 +210,18 @@ lab_kexec_again() {
 	lab_kexec $(tr ' ' '\n' </proc/cmdline | grep '^memmap=')
 }
 
+# One line per dax device: name, sysfs path, region start, region size, device size.
+lab_collect_dax() {
+	daxctl list -RD >"$1/daxctl-list.json" 2>"$1/daxctl-list.err"
+	for d in /sys/bus/dax/devices/*; do
+		[ -e "$d" ] || continue
+		p=$(readlink -f "$d")
+		printf '%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "${p#/sys/devices}" \
+			"$(cat "$d/resource")" "$(cat "$p/../dax_region/size" 2>/dev/null)" \
+			"$(cat "$d/size")"
+	done >"$1/dax-devices.tsv"
+}
+
 lab_collect() {
 	o=$LAB_OUT
 	cat /proc/iomem >"$o/proc-iomem.txt"
@@ -220,15 +232,14 @@ lab_collect() {
 	# Memdevs, decoders and regions; not "cxl list -v", which takes seconds on cxl_test.
 	cxl list -MDR >"$o/cxl-list.json" 2>"$o/cxl-list.err"
 	cxl list -R >"$o/cxl-list-regions.json" 2>>"$o/cxl-list.err"
-	daxctl list -RD >"$o/daxctl-list.json" 2>"$o/daxctl-list.err"
-	# One line per dax device: name, sysfs path, region start, region size, device size.
-	for d in /sys/bus/dax/devices/*; do
-		[ -e "$d" ] || continue
-		p=$(readlink -f "$d")
-		printf '%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "${p#/sys/devices}" \
-			"$(cat "$d/resource")" "$(cat "$p/../dax_region/size" 2>/dev/null)" \
-			"$(cat "$d/size")"
-	done >"$o/dax-devices.tsv"
+	# A stress step that hung holds the dax locks for good (stress.sh marks it): reading the
+	# dax devices would block too.
+	if [ -e "$o/wedged" ]; then
+		echo "skipped: a step hung ($(cat "$o/wedged"))" >"$o/daxctl-list.err"
+		: >"$o/dax-devices.tsv"
+	else
+		lab_collect_dax "$o"
+	fi
 	for d in /sys/bus/platform/devices/hmem*; do
 		[ -e "$d" ] && p=$(readlink -f "$d") && echo "${p#/sys/devices}"
 	done >"$o/hmem-devices.txt"

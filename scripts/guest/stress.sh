@@ -94,29 +94,58 @@ st_fault_filters() {
 	echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
 }
 
-# One fail-nth step: st_fault_step ENTRY K ACTION...; records
-# "fault ENTRY K injected errno owners".
+# How long one fault step may take before the system counts as wedged.
+ST_STEP_SECONDS=60
+
+# Run "$@" with its output in /tmp/st-step, waiting at most ST_STEP_SECONDS; 124 if it has
+# not returned by then. A task blocked in the kernel cannot be killed: it is left behind.
+st_bounded() {
+	"$@" >/tmp/st-step 2>&1 &
+	pid=$! tenths=0
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$tenths" -lt $((ST_STEP_SECONDS * 10)) ] || return 124
+		sleep 0.1
+		tenths=$((tenths + 1))
+	done
+	wait "$pid"
+}
+
+# One fail-nth step: st_fault_step ENTRY K ACTION...; records "fault ENTRY K injected
+# errno owners". Returns 0 if the fault was injected, 1 if not, 2 if the step hung: then
+# it records "wedged ENTRY K" and marks $LAB_OUT/wedged, and nothing more can run in this
+# boot (the hung task holds its locks; even reading the dax devices' sizes would block).
 st_fault_step() {
 	entry=$1 k=$2
 	shift 2
 	st_mark "fault $entry k=$k"
-	res=$(fail-nth "$k" "$@" 2>&1) || res="injected=? errno=?"
+	rc=0
+	st_bounded fail-nth "$k" "$@" || rc=$?
+	if [ "$rc" = 124 ]; then
+		st_record fault "$entry" "$k" hang "" ""
+		st_record wedged "$entry" "$k"
+		echo "$entry k=$k" >"$LAB_OUT/wedged"
+		return 2
+	fi
+	res=$(cat /tmp/st-step)
+	[ "$rc" = 0 ] || res="injected=? errno=?"
 	st_flush
 	inj=${res#injected=}
 	inj=${inj%% *}
 	st_record fault "$entry" "$k" "$inj" "${res##*errno=}" "$(st_owners)"
-	[ "$inj" = 1 ]
+	[ "$inj" = 1 ] || return 1
 }
 
-# Sweep ENTRY for k = 1, 2, ... until a step injects nothing (at most $2 steps). Between
-# steps, "reset" puts the system back: st_fault_sweep ENTRY MAX RESET ACTION...
+# Sweep ENTRY for k = K0, K0 + 1, ... until a step injects nothing (up to k = MAX). Between
+# steps, "reset" puts the system back: st_fault_sweep ENTRY MAX K0 RESET ACTION...
+# Returns 2 if a step hung.
 st_fault_sweep() {
-	entry=$1 max=$2 reset=$3
-	shift 3
-	k=1
+	entry=$1 max=$2 k=$3 reset=$4
+	shift 4
 	while [ "$k" -le "$max" ]; do
 		$reset
-		st_fault_step "$entry" "$k" "$@" || return 0
+		step=0
+		st_fault_step "$entry" "$k" "$@" || step=$?
+		[ "$step" = 0 ] || return $((step == 2 ? 2 : 0))
 		k=$((k + 1))
 	done
 	st_record note "$entry" "stopped at k=$max, still injecting"
@@ -147,27 +176,60 @@ st_reload_check() {
 	st_record reload "$1" "$rc" "$(st_owners)"
 }
 
-# The task-context entries: dax_hmem's load (init, hmem_platform probe, hmem probes of
-# ranges outside CXL windows), a bind of hmem_platform.0, and a bind of each hmem.N.
+# One task-context entry point's sweep from k = K0, then the unload and reload that must
+# still work: st_fault_entry ENTRY MAX K0. Returns 2 if a step hung.
+st_fault_entry() {
+	entry=$1 max=$2 k0=$3
+	drv=/sys/bus/platform/drivers
+	case $entry in
+	load)
+		st_fault_sweep "$entry" "$max" "$k0" st_reset_load insmod "$(st_dax_hmem_ko)" || return 2
+		;;
+	hmem_platform-bind)
+		st_fault_sweep "$entry" "$max" "$k0" st_reset_probe write "$drv/hmem_platform/bind" \
+			hmem_platform.0 || return 2
+		[ -e /sys/bus/platform/devices/hmem_platform.0/driver ] ||
+			echo hmem_platform.0 >"$drv/hmem_platform/bind"
+		;;
+	*-bind)
+		ST_HMEM=${entry%-bind}
+		st_fault_sweep "$entry" "$max" "$k0" st_reset_hmem write "$drv/hmem/bind" "$ST_HMEM" || return 2
+		[ -e "/sys/bus/platform/devices/$ST_HMEM/driver" ] || echo "$ST_HMEM" >"$drv/hmem/bind"
+		;;
+	esac
+	st_reload_check "$entry"
+}
+
+# The task-context entries, in order: dax_hmem's load (init, hmem_platform probe, hmem
+# probes of ranges outside CXL windows), a bind of hmem_platform.0, and a bind of each
+# hmem.N. st_fault_tasks MAX [ENTRY K]: from ENTRY's step K on, to resume after a boot that
+# wedged (the host does that); earlier entries are skipped.
 st_fault_tasks() {
-	max=$1
+	max=$1 from=${2:-load} from_k=${3:-1}
 	st_prepare
 	st_fault_filters
-	ko=$(st_dax_hmem_ko)
-	st_fault_sweep load "$max" st_reset_load insmod "$ko"
-	st_reload_check load
-	drv=/sys/bus/platform/drivers
-	st_fault_sweep hmem_platform-bind "$max" st_reset_probe write "$drv/hmem_platform/bind" hmem_platform.0
-	[ -e /sys/bus/platform/devices/hmem_platform.0/driver ] ||
-		echo hmem_platform.0 >"$drv/hmem_platform/bind"
-	st_reload_check hmem_platform-bind
-	for h in /sys/bus/platform/devices/hmem.*; do
-		[ -e "$h" ] || continue
-		ST_HMEM=${h##*/}
-		st_fault_sweep "hmem-bind" "$max" st_reset_hmem write "$drv/hmem/bind" "$ST_HMEM"
-		[ -e "$h/driver" ] || echo "$ST_HMEM" >"$drv/hmem/bind"
+	# A resumed sweep first loads and unloads once: the loads it resumes were reloads
+	# (did_probe set), and so are its own.
+	if [ "$from" != load ] || [ "$from_k" -gt 1 ]; then
+		modprobe dax_hmem
+		st_flush
+		st_unload
+	fi
+	reached=0
+	for entry in load hmem_platform-bind hmem.N-bind; do
+		if [ "$entry" = hmem.N-bind ]; then
+			grep -q '^dax_hmem ' /proc/modules || { modprobe dax_hmem && st_flush; }
+			entry=$(cd /sys/bus/platform/devices && ls -d hmem.[0-9]* 2>/dev/null | sed 's/$/-bind/')
+		fi
+		for e in $entry; do
+			k0=1
+			if [ "$reached" = 0 ]; then
+				[ "$e" = "$from" ] || continue
+				reached=1 k0=$from_k
+			fi
+			st_fault_entry "$e" "$max" "$k0" || return 0
+		done
 	done
-	st_reload_check hmem-bind
 }
 
 # The deferred decision, which runs on dax_hmem's workqueue: one boot per k. failslab fails

@@ -102,6 +102,32 @@ class Records(unittest.TestCase):
         self.assertEqual(len(problems), 4)
 
 
+class Hangs(unittest.TestCase):
+    LOCKDEP = ["[ 9.0] WARNING: possible recursive locking detected",
+               "[ 9.0] fail-nth/5434 is trying to acquire lock:",
+               "[ 9.0] ffffffffc02b1e68 (dax_region_rwsem){+.+.}-{4:4}, at: unregister_dev_dax+0x2f/0xf0 [dax]"]
+
+    def outcome(self, lines):
+        boot = stress.Boot("faults", RUST, "faults-tasks-rust", "two-windows", [], False, 1)
+        records = [["fault", "load", "226", "hang", "", ""], ["wedged", "load", "226"]]
+        return stress.Outcome(boot, records, {"fault load k=226": lines}, [lines[0].split("] ", 1)[1]], [],
+                              False, 1.0, Path("/tmp"), [])
+
+    def test_the_dax_core_deadlock_is_named_and_does_not_fail_the_run(self):
+        o = self.outcome(self.LOCKDEP)
+        self.assertEqual(stress.wedged_at(o), ("load", 226))
+        rows, failures = stress.summarise("faults", [o])
+        self.assertEqual(failures, [])
+        self.assertEqual((rows[0]["injected"], rows[0]["hang"]), ("hang", True))
+        self.assertIn("dax core self-deadlock", rows[0]["error"])
+
+    def test_any_other_hang_fails(self):
+        lines = ["[ 9.0] WARNING: possible recursive locking detected", "[ 9.0] (some_other_lock) at foo"]
+        rows, failures = stress.summarise("faults", [self.outcome(lines)])
+        self.assertEqual(len(failures), 2)  # the hung step, and the lockdep report
+        self.assertTrue(any("the step hung" in f for f in failures))
+
+
 class Refusals(unittest.TestCase):
     def run_lab(self, *argv):
         done = subprocess.run([LAB, "stress", *argv], capture_output=True, text=True)
