@@ -276,6 +276,9 @@ def boot_problems(o):
         problems.append(f"hung: guest timed out after {o.boot.timeout} s (console: {o.run_dir / 'console.log'})")
     faults = sorted(set(o.faults) | set(o.console_faults))
     wedge = wedged_at(o)
+    if wedge:
+        # How a wedged guest ends (lab_main in scripts/guest/lib.sh).
+        faults = [f for f in faults if "Attempted to kill init" not in f]
     bug = wedge and known_kernel_bug(o.steps.get(f"fault {wedge[0]} k={wedge[1]}", []))
     if bug:
         faults = [f for f in faults if not bug[2].search(f)]
