@@ -98,19 +98,22 @@ def log_steps(dmesg):
 
 
 def demangle(symbol):
-    """The last two path segments of a Rust v0 symbol (_RNvNtCs..._8dax_hmem4hmem5probe ->
-    hmem::probe); C symbols unchanged."""
+    """The last two path segments of a Rust v0 symbol, without the crate
+    (_RNvNtCs..._8dax_hmem4hmem5probe -> hmem::probe); C symbols unchanged."""
     if not symbol.startswith("_R"):
         return symbol
-    parts, pos = [], 0
-    while (m := re.compile(r"(\d+)_?").search(symbol, pos)):
+    # Parse from the crate root "C", after its disambiguator "s<base62>_"; the first
+    # identifier is the crate's name.
+    root = re.search(r"C(?:s[0-9A-Za-z]*_)?(?=\d)", symbol)
+    parts, pos = [], root.end() if root else 0
+    while m := re.compile(r"(\d+)_?").search(symbol, pos):
         ident = symbol[m.end():m.end() + int(m.group(1))]
         if len(ident) == int(m.group(1)) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ident):
             parts.append(ident)
             pos = m.end() + len(ident)
         else:
             pos = m.end()
-    parts = [p for p in parts if p != "dax_hmem"]
+    parts = parts[1:] if root else parts
     return "::".join(parts[-2:]) if parts else symbol
 
 

@@ -61,6 +61,9 @@ class Records(unittest.TestCase):
         self.assertEqual(stress.demangle("hmem_register_device"), "hmem_register_device")
         # An identifier ending in a digit does not swallow the next one's length.
         self.assertEqual(stress.demangle("_RNvNtCs1a_8dax_hmem4cxl24init"), "cxl2::init")
+        # The crate's hash holds digits too, and the crate may be named otherwise.
+        self.assertEqual(stress.demangle("_RNvNtNtCsi31JWhLqgb0_13dax_hmem_main3ffi11hmem_driver10probe_hmem"),
+                         "hmem_driver::probe_hmem")
 
     def test_a_boot_that_did_not_run_fails_with_its_reason(self):
         boot = stress.Boot("loops", RUST, "x", "t", [], False, 9)
