@@ -86,11 +86,18 @@ toolchain_id() {
 	"$LIBCLANG_PATH/../bin/clang" --version 2>/dev/null | head -n1 || echo libclang-19
 }
 
+# make in the kernel tree $1, with the variant's toolchain.
+kmake() {
+	local tree=$1
+	shift
+	make -C "$tree" "${KMAKE[@]}" "$@"
+}
+
 configure() {
 	local tree=$1
-	make -C "$tree" "${KMAKE[@]}" -s allnoconfig >/dev/null
+	kmake "$tree" -s allnoconfig >/dev/null
 	cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}" >>"$tree/.config"
-	make -C "$tree" "${KMAKE[@]}" -s olddefconfig >/dev/null 2>"$tree/.lab-olddefconfig.log" ||
+	kmake "$tree" -s olddefconfig >/dev/null 2>"$tree/.lab-olddefconfig.log" ||
 		die "olddefconfig failed (see $tree/.lab-olddefconfig.log)"
 	# Every option the fragment asks for must hold; name the ones that do not.
 	local bad=() line sym want got
@@ -111,22 +118,22 @@ build() {
 	local tree=$1 art=$2 version=$3
 	local t0
 	t0=$(now)
-	make -C "$tree" "${KMAKE[@]}" -j"$LAB_JOBS" -s bzImage modules >"$art.build.log" 2>&1 ||
+	kmake "$tree" -j"$LAB_JOBS" -s bzImage modules >"$art.build.log" 2>&1 ||
 		{ tail -n 30 "$art.build.log" >&2; die "kernel build failed (see $art.build.log)"; }
 	local kernel_seconds=$(($(now) - t0))
 	local krel
 	# --no-print-directory: under make check, make's "Entering directory" lines go to stdout.
-	krel=$(make -C "$tree" "${KMAKE[@]}" -s --no-print-directory kernelrelease)
+	krel=$(kmake "$tree" -s --no-print-directory kernelrelease)
 	[[ $krel =~ $RELEASE_RE ]] || die "kernelrelease gave '$krel', not a kernel release"
 	rm -rf "$art.tmp"
 	mkdir -p "$art.tmp/modules" "$art.tmp/cxl_test-modules"
-	make -C "$tree" "${KMAKE[@]}" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
+	kmake "$tree" -s INSTALL_MOD_PATH="$art.tmp/modules" modules_install >>"$art.build.log" 2>&1 ||
 		die "modules_install failed (see $art.build.log)"
 	# cxl_test rebuilds the cxl_* and dax_hmem modules with mocks; they install to updates/.
 	t0=$(now)
-	make -C "$tree" "${KMAKE[@]}" "${CXL_TEST_KMAKE[@]}" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
+	kmake "$tree" "${CXL_TEST_KMAKE[@]}" -j"$LAB_JOBS" -s M=tools/testing/cxl modules >>"$art.build.log" 2>&1 ||
 		{ tail -n 30 "$art.build.log" >&2; die "cxl_test build failed (see $art.build.log)"; }
-	make -C "$tree" "${KMAKE[@]}" "${CXL_TEST_KMAKE[@]}" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
+	kmake "$tree" "${CXL_TEST_KMAKE[@]}" -s M=tools/testing/cxl INSTALL_MOD_PATH="$art.tmp/cxl_test-modules" \
 		modules_install >>"$art.build.log" 2>&1 || die "cxl_test modules_install failed"
 	local cxl_test_seconds=$(($(now) - t0))
 	cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$art.tmp/"

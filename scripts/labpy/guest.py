@@ -26,6 +26,7 @@ class GuestResult:
     console: str
     timed_out: bool
     seconds: float
+    qemu_crashed: str = ""  # why QEMU failed the first time, when Lab.boot booted again
 
 
 def _write_input(path, files):

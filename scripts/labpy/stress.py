@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import analysis, scenario
-from .errors import LabError, QemuCrashed
+from .errors import LabError
 
 PARTS = ("faults", "loops", "fuzz", "hostile")
 ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "dax_kmem")
@@ -179,10 +179,6 @@ class Stress:
 
     # -- the boots of each part --------------------------------------------------------------
 
-    def timeout(self, given, default):
-        """--timeout as given, or the part's default for this kernel."""
-        return given or default * self.lab.kernel.timeout_factor
-
     def task_boot(self, driver, args, resume=None):
         """The task-context entry points' sweep; resume=(ENTRY, K) continues it from ENTRY's
         step K, after a boot that a hung step wedged."""
@@ -191,13 +187,13 @@ class Stress:
             label, start = f"{label}-from-{resume[0]}-k{resume[1]}", f" {resume[0]} {resume[1]}"
         return Boot("faults", driver, label, "two-windows",
                     [MIXED_STAGE1, f". /lab/stress.sh\nst_fault_tasks {args.max_k}{start}\n"],
-                    autoload=False, timeout=self.timeout(args.timeout, 3600))
+                    autoload=False, timeout=self.lab.timeout_for(3600))
 
-    def deferred_boots(self, driver, ks, timeout=None):
+    def deferred_boots(self, driver, ks):
         """The deferred decision's fault boots, one per k."""
         return [Boot("faults", driver, f"faults-deferred-k{k}-{driver.name}", "single-window",
                      [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False,
-                     timeout=self.timeout(timeout, 240),
+                     timeout=self.lab.timeout_for(240),
                      soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)])
                 for k in ks]
 
@@ -206,11 +202,11 @@ class Stress:
         for d in self.drivers:
             if part == "faults":
                 out.append(self.task_boot(d, args))
-                out += self.deferred_boots(d, args.deferred_k, args.timeout)
+                out += self.deferred_boots(d, args.deferred_k)
             elif part == "loops":
                 out.append(Boot("loops", d, f"loops-{d.name}", "two-windows",
                                 [MIXED_STAGE1, f". /lab/stress.sh\nst_loops {args.cycles}\n"],
-                                autoload=True, timeout=self.timeout(args.timeout, 3600)))
+                                autoload=True, timeout=self.lab.timeout_for(3600)))
             elif part == "fuzz":
                 rng = random.Random(args.seed)
                 for b in range(args.boots):
@@ -218,12 +214,12 @@ class Stress:
                     body = ". /lab/stress.sh\n" + "st_unload_all\n".join(
                         f"st_order {' '.join(o)}\n" for o in orders)
                     out.append(Boot("fuzz", d, f"fuzz-{b}-{d.name}", "two-windows", [MIXED_STAGE1, body],
-                                    autoload=False, timeout=self.timeout(args.timeout, 900), orders=orders))
+                                    autoload=False, timeout=self.lab.timeout_for(900), orders=orders))
             elif part == "hostile":
                 for case in HOSTILE_CASES:
                     out.append(Boot("hostile", d, f"hostile-{case}-{d.name}", "no-cxl",
                                     [f". /lab/stress.sh\nst_hostile {case}\n"], autoload=True,
-                                    timeout=self.timeout(args.timeout, 600), kernel_args=RAM_SR,
+                                    timeout=self.lab.timeout_for(600), kernel_args=RAM_SR,
                                     expect_oops=d.implementation == "c", case=case))
         return out
 
@@ -232,11 +228,7 @@ class Stress:
     def run(self, boot):
         run_dir = self.lab.out / "stress" / boot.label
         try:
-            try:
-                result = self.lab.boot(scenario_of(boot), boot.driver, run_dir, boot.timeout)
-            except QemuCrashed:
-                # As lab run does: a QEMU assertion says nothing about the guest; boot once more.
-                result = self.lab.boot(scenario_of(boot), boot.driver, run_dir, boot.timeout)
+            result = self.lab.boot(scenario_of(boot), boot.driver, run_dir, boot.timeout)
         except LabError as e:
             return Outcome(boot, [], {}, [], [], False, 0.0, run_dir, [], str(e))
         last = result.stages[-1] if len(result.stages) == len(boot.stages) else {}
