@@ -322,7 +322,7 @@ st_order() {
 # (cxl_pci links against cxl_mem).
 st_unload_all() {
 	st_unload || st_record note order "unload of dax_cxl or dax_hmem failed"
-	for m in dax_kmem cxl_pci cxl_mem cxl_acpi cxl_port; do
+	for m in kmem cxl_pci cxl_mem cxl_acpi cxl_port; do
 		if grep -q "^$m " /proc/modules; then
 			rmmod "$m" || st_record note order "rmmod $m failed"
 		fi

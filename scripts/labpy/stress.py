@@ -15,7 +15,8 @@ from . import analysis, scenario
 from .errors import LabError
 
 PARTS = ("faults", "loops", "fuzz", "hostile")
-ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "dax_kmem")
+# kmem is the module of the dax_kmem driver (drivers/dax/kmem.c).
+ORDER_MODULES = ("cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "kmem")
 HOSTILE_CASES = ("foreign-to-hmem", "foreign-to-hmem_platform", "hmem-to-hmem_platform",
                  "hmem_platform-to-hmem", "bind-race", "region-idle-garbage")
 
@@ -59,13 +60,15 @@ def scenario_of(boot):
 def predicted_order_owners(first):
     """Owners 7.3 predicts, in address order [RAM range, CXL region's range, second window's
     range], after loading a random order of ORDER_MODULES one module at a time, settled,
-    without autoload. dax_hmem
-    requests cxl_acpi and cxl_pci itself, cxl_pci links against cxl_mem, and dax_cxl pulls
-    dax_hmem in: so whatever the order, the first decision of a boot sees the committed region
-    (CXL's) and no region in the second window (hmem's). After it (first=False), every CXL
-    range is left to CXL, and the second window, which has no region, is no one's."""
+    without autoload. dax_hmem requests cxl_acpi and cxl_pci itself, cxl_pci links against
+    cxl_mem, and dax_cxl pulls dax_hmem in: so whatever the order, the first decision of a
+    boot sees the committed region (CXL's) and no region in the second window (hmem's).
+    Between orders every module is unloaded, and the region's teardown resets its decoders
+    (region.c: __cxl_decoder_detach -> cxl_region_decode_reset, the decoders are not
+    locked), so no later order of the boot has a region. The decision was made once
+    (did_probe), so later orders leave both CXL ranges to a CXL that no longer claims them."""
     if not first:
-        return ["hmem", "cxl", "none"]
+        return ["hmem", "none", "none"]
     return ["hmem", "cxl", "hmem"]
 
 
