@@ -95,7 +95,7 @@ pub(crate) fn decide_after_cxl_probe(queued: QueuedHmemPlatform) {
         return;
     }
     host.set_did_probe();
-    // As in hmem.c, a failure stops the walk and is not reported further.
+    // As in hmem.c, a failure stops the walk (its visitor reports it).
     let _ = host.walk_ranges::<DecideAfterCxlProbe>();
 }
 
@@ -114,7 +114,9 @@ impl RangeVisitor for DecideAfterCxlProbe {
             }
             AfterCxlProbe::Register => {
                 host.log(DecisionLog::CxlDidNotClaim, range);
+                // No one else hears of it: the work has no caller to return it to.
                 register_hmem_device(host, target_nid, range)
+                    .inspect_err(|err| host.report_deferred_failure(*err, range))
             }
         }
     }

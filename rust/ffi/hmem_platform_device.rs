@@ -272,6 +272,21 @@ impl<'a> HmemPlatform<'a> {
         unsafe { bindings::_dev_err(self.raw_device(), format.as_char_ptr(), range.as_raw()) };
     }
 
+    /// Print that the deferred walk failed at `range` with `err`. hmem.c drops that error
+    /// silently; the range and those after it in the walk stay no one's.
+    pub(crate) fn report_deferred_failure(&self, err: Error, range: &HmemRange<'_>) {
+        // SAFETY: "%pr" gets a live resource, "%d" an int.
+        unsafe {
+            bindings::_dev_err(
+                self.raw_device(),
+                c"registering %pr after CXL's probe failed: %d; it and later ranges stay unowned\n"
+                    .as_char_ptr(),
+                range.as_raw(),
+                err.to_errno(),
+            )
+        };
+    }
+
     /// Print hmem.c's "%s add failed for %pr" about a device that `platform_device_add()`
     /// refused; "(null)", as printk prints C's NULL, when it failed before naming it.
     pub(crate) fn report_add_failed(&self, pdev: &NewPlatformDevice, range: &HmemRange<'_>) {

@@ -52,9 +52,22 @@ st_unload() {
 	return 0
 }
 
-# Load dax_cxl, which waits for dax_hmem's deferred decision (dax_hmem_flush_work()).
+# Load dax_cxl and let it settle, so that the owners read next are final. Its init only
+# queues a work item, which waits for dax_hmem's deferred decision (dax_hmem_flush_work())
+# and then registers the driver, whose probes are asynchronous. So wait (at most 30 s) for
+# the driver, then probe each CXL dax region through drivers_probe: that probe is
+# synchronous and waits for one in flight (the device lock).
 st_flush() {
-	grep -q '^dax_hmem ' /proc/modules && modprobe dax_cxl
+	grep -q '^dax_hmem ' /proc/modules || return 0
+	modprobe dax_cxl
+	waited=0
+	while [ ! -e /sys/bus/cxl/drivers/cxl_dax_region ] && [ "$waited" -lt 300 ]; do
+		sleep 0.1
+		waited=$((waited + 1))
+	done
+	for dax_region in /sys/bus/cxl/devices/dax_region*; do
+		[ -e "$dax_region" ] && echo "${dax_region##*/}" >/sys/bus/cxl/drivers_probe 2>/dev/null
+	done
 	return 0
 }
 
@@ -76,10 +89,30 @@ st_dax_hmem_ko() {
 	modprobe --show-depends dax_hmem | awk '$1 == "insmod" { f = $2 } END { print f }'
 }
 
+# The text of kmemleak's allocation hooks, "START END": kmemleak_alloc(), _percpu() and
+# vmalloc() and whatever lies between them, all mm/kmemleak.c. After every admitted slab
+# allocation, kmemleak allocates its own metadata from a slab cache, with the same stack
+# below it; failing that allocation is absorbed by kmemleak's mem_pool, and it would count
+# every other k. The fault filters reject stacks through these hooks.
+st_kmemleak_hooks() {
+	sort /proc/kallsyms | awk '
+		want && $1 != last { end = $1; want = 0 }
+		$3 == "kmemleak_alloc" || $3 == "kmemleak_alloc_percpu" || $3 == "kmemleak_vmalloc" {
+			if (!start) start = $1
+			n++
+			last = $1
+			want = 1
+		}
+		END { if (n == 3 && end) print "0x" start, "0x" end }'
+}
+
 # Fault injection: the filters admit allocations (slab and page) with a module's code on the
-# stack: above the kernel image's _end, below MODULES_END. fail-nth does the counting.
+# stack: above the kernel image's _end, below MODULES_END, and not through kmemleak's hooks.
+# fail-nth does the counting.
 st_fault_filters() {
 	lo=0x$(awk '$3 == "_end" { print $1 }' /proc/kallsyms)
+	# shellcheck disable=SC2046
+	set -- $(st_kmemleak_hooks)
 	for f in failslab fail_page_alloc; do
 		d=/sys/kernel/debug/$f
 		echo 0 >"$d/probability"
@@ -87,6 +120,8 @@ st_fault_filters() {
 		echo 32 >"$d/stacktrace-depth"
 		echo "$lo" >"$d/require-start"
 		echo 0xffffffffff000000 >"$d/require-end"
+		echo "${1:?kmemleak hooks not found}" >"$d/reject-start"
+		echo "$2" >"$d/reject-end"
 		echo N >"$d/ignore-gfp-wait"
 		echo 2 >"$d/verbose"
 	done
@@ -248,6 +283,10 @@ st_fault_deferred() {
 	echo 32 >"$d/stacktrace-depth"
 	echo "$lo" >"$d/require-start"
 	echo "$hi" >"$d/require-end"
+	# shellcheck disable=SC2046
+	set -- $(st_kmemleak_hooks)
+	echo "${1:?kmemleak hooks not found}" >"$d/reject-start"
+	echo "$2" >"$d/reject-end"
 	echo N >"$d/ignore-gfp-wait"
 	echo N >"$d/task-filter"
 	echo 2 >"$d/verbose"
