@@ -272,14 +272,14 @@ impl<'a> HmemPlatform<'a> {
         unsafe { bindings::_dev_err(self.raw_device(), format.as_char_ptr(), range.as_raw()) };
     }
 
-    /// Print that the deferred walk failed at `range` with `err`. hmem.c drops that error
-    /// silently; the range and those after it in the walk stay no one's.
+    /// Print that the deferred walk stopped at `range` with `err`. hmem.c drops the walk's
+    /// error: the range, and the later ranges that CXL does not claim, stay no one's.
     pub(crate) fn report_deferred_failure(&self, err: Error, range: &HmemRange<'_>) {
-        // SAFETY: "%pr" gets a live resource, "%d" an int.
+        // SAFETY: A live device; "%pr" gets a live resource, "%d" an int.
         unsafe {
             bindings::_dev_err(
                 self.raw_device(),
-                c"registering %pr after CXL's probe failed: %d; it and later ranges stay unowned\n"
+                c"deferred walk stopped at %pr (%d): it and later ranges CXL does not claim stay unowned\n"
                     .as_char_ptr(),
                 range.as_raw(),
                 err.to_errno(),

@@ -55,20 +55,27 @@ st_unload() {
 # Load dax_cxl and let it settle, so that the owners read next are final. Its init only
 # queues a work item, which waits for dax_hmem's deferred decision (dax_hmem_flush_work())
 # and then registers the driver, whose probes are asynchronous. So wait (at most 30 s) for
-# the driver, then probe each CXL dax region through drivers_probe: that probe is
-# synchronous and waits for one in flight (the device lock).
+# the driver and for a dax device under each CXL dax region; a note if they do not come.
 st_flush() {
 	grep -q '^dax_hmem ' /proc/modules || return 0
 	modprobe dax_cxl
 	waited=0
-	while [ ! -e /sys/bus/cxl/drivers/cxl_dax_region ] && [ "$waited" -lt 300 ]; do
+	while ! st_cxl_dax_settled; do
+		if [ "$waited" -ge 300 ]; then
+			st_record note flush "dax_cxl had not probed every CXL dax region after 30 s"
+			return 0
+		fi
 		sleep 0.1
 		waited=$((waited + 1))
 	done
+}
+
+st_cxl_dax_settled() {
+	[ -e /sys/bus/cxl/drivers/cxl_dax_region ] || return 1
 	for dax_region in /sys/bus/cxl/devices/dax_region*; do
-		[ -e "$dax_region" ] && echo "${dax_region##*/}" >/sys/bus/cxl/drivers_probe 2>/dev/null
+		[ -e "$dax_region" ] || continue
+		ls -d "$dax_region"/dax*.* >/dev/null 2>&1 || return 1
 	done
-	return 0
 }
 
 # The CXL stack and dax_hmem's dependencies, loaded and settled, without dax_hmem itself:
@@ -90,13 +97,36 @@ st_dax_hmem_ko() {
 }
 
 # The text of kmemleak's allocation hooks, "START END": kmemleak_alloc(), _percpu() and
-# vmalloc() and whatever lies between them, all mm/kmemleak.c. After every admitted slab
-# allocation, kmemleak allocates its own metadata from a slab cache, with the same stack
-# below it; failing that allocation is absorbed by kmemleak's mem_pool, and it would count
-# every other k. The fault filters reject stacks through these hooks.
+# _vmalloc(), and what lies between them, which must be kmemleak's too (they are __ref, so
+# in kmemleak.o's .ref.text; empty output otherwise). After every admitted slab allocation,
+# kmemleak allocates its own metadata from a slab cache with the same stack below it, and
+# its mem_pool absorbs that failure: it would be every other k. The fault filters reject
+# stacks through these hooks (kmemleak_alloc() stays on the stack: the lab kernel has frame
+# pointers, which keep sibling calls).
 st_kmemleak_hooks() {
 	sort /proc/kallsyms | awk '
 		want && $1 != last { end = $1; want = 0 }
+		start && !end && $3 !~ /kmemleak/ { bad = 1 }
+		$3 == "kmemleak_alloc" || $3 == "kmemleak_alloc_percpu" || $3 == "kmemleak_vmalloc" {
+			if (!start) start = $1
+			n++
+			last = $1
+			want = 1
+		}
+		END { if (n == 3 && end && !bad) print "0x" start, "0x" end }'
+}
+
+# Arm the reject range of one fault attribute directory; a note and 1 if it cannot be found.
+st_reject_kmemleak() {
+	# shellcheck disable=SC2046
+	set -- "$1" $(st_kmemleak_hooks)
+	if [ -z "${3:-}" ]; then
+		st_record note faults "kmemleak's hooks not found in /proc/kallsyms, or not contiguous"
+		return 1
+	fi
+	echo "$2" >"$1/reject-start"
+	echo "$3" >"$1/reject-end"
+}
 		$3 == "kmemleak_alloc" || $3 == "kmemleak_alloc_percpu" || $3 == "kmemleak_vmalloc" {
 			if (!start) start = $1
 			n++
@@ -111,8 +141,6 @@ st_kmemleak_hooks() {
 # fail-nth does the counting.
 st_fault_filters() {
 	lo=0x$(awk '$3 == "_end" { print $1 }' /proc/kallsyms)
-	# shellcheck disable=SC2046
-	set -- $(st_kmemleak_hooks)
 	for f in failslab fail_page_alloc; do
 		d=/sys/kernel/debug/$f
 		echo 0 >"$d/probability"
@@ -120,8 +148,7 @@ st_fault_filters() {
 		echo 32 >"$d/stacktrace-depth"
 		echo "$lo" >"$d/require-start"
 		echo 0xffffffffff000000 >"$d/require-end"
-		echo "${1:?kmemleak hooks not found}" >"$d/reject-start"
-		echo "$2" >"$d/reject-end"
+		st_reject_kmemleak "$d" || return 1
 		echo N >"$d/ignore-gfp-wait"
 		echo 2 >"$d/verbose"
 	done
@@ -242,7 +269,7 @@ st_fault_entry() {
 st_fault_tasks() {
 	max=$1 from=${2:-load} from_k=${3:-1}
 	st_prepare
-	st_fault_filters
+	st_fault_filters || return 1
 	# A resumed sweep first loads and unloads once: the loads it resumes were reloads
 	# (did_probe set), and so are its own.
 	if [ "$from" != load ] || [ "$from_k" -gt 1 ]; then
@@ -283,10 +310,7 @@ st_fault_deferred() {
 	echo 32 >"$d/stacktrace-depth"
 	echo "$lo" >"$d/require-start"
 	echo "$hi" >"$d/require-end"
-	# shellcheck disable=SC2046
-	set -- $(st_kmemleak_hooks)
-	echo "${1:?kmemleak hooks not found}" >"$d/reject-start"
-	echo "$2" >"$d/reject-end"
+	st_reject_kmemleak "$d" || return 1
 	echo N >"$d/ignore-gfp-wait"
 	echo N >"$d/task-filter"
 	echo 2 >"$d/verbose"

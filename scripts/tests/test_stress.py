@@ -163,6 +163,12 @@ unreferenced object 0xff3a27cd86546fc0 (size 16):
         self.assertEqual(stress.boot_problems(self.outcome("loops", self.REPORT)),
                          ["kernel fault: " + self.KMEMLEAK, "kmemleak: 2 leaks"])
 
+    def test_an_earlier_stage_leak_on_the_console_still_fails(self):
+        o = self.outcome("faults", self.REPORT)
+        stage1 = "[ 2.0] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)"
+        o.console_faults = [stage1, self.KMEMLEAK]
+        self.assertEqual(stress.boot_problems(o), ["kernel fault: " + stage1])
+
     def test_a_leak_the_bugs_do_not_explain_fails_the_boot(self):
         # alloc_dev_dax_range called from elsewhere (a resize) is not the known error path.
         other = self.REPORT.replace("__devm_create_dev_dax+0x97", "dev_dax_resize+0x97")
