@@ -58,19 +58,27 @@ def scenario_of(boot):
         soft_reserved=boot.soft_reserved, stages=boot.stages, autoload=boot.autoload, expect=[])
 
 
-def predicted_order_owners(first):
-    """Owners 7.3 predicts, in address order [RAM range, CXL region's range, second window's
-    range], after loading a random order of ORDER_MODULES one module at a time, settled,
+def predicted_order_owners(order, first):
+    """The owner lists 7.3 allows, in address order [RAM range, CXL region's range, second
+    window's range], after loading ORDER (of ORDER_MODULES) one module at a time, settled,
     without autoload. dax_hmem requests cxl_acpi and cxl_pci itself, cxl_pci links against
-    cxl_mem, and dax_cxl pulls dax_hmem in: so whatever the order, the first decision of a
-    boot sees the committed region (CXL's) and no region in the second window (hmem's).
+    cxl_mem, and dax_cxl pulls dax_hmem in: so the first decision of a boot sees the
+    committed region (CXL's) and no region in the second window (hmem's). Except in one
+    race: when cxl_pci came before, and cxl_acpi only with dax_hmem's request_module(), the
+    memdevs found no root and attach later, through cxl_acpi's cxl_bus_rescan() on
+    cxl_bus_wq, which wait_for_device_probe() does not wait for. The decision may then come
+    first and take the region's range for hmem (dax_cxl is refused: "DAX Regions").
     Between orders every module is unloaded, and the region's teardown resets its decoders
     (region.c: __cxl_decoder_detach -> cxl_region_decode_reset, the decoders are not
     locked), so no later order of the boot has a region. The decision was made once
     (did_probe), so later orders leave both CXL ranges to a CXL that no longer claims them."""
     if not first:
-        return ["hmem", "none", "none"]
-    return ["hmem", "cxl", "hmem"]
+        return [["hmem", "none", "none"]]
+    pos = {m: i for i, m in enumerate(order)}
+    hmem_loads = min(pos["dax_hmem"], pos["dax_cxl"])
+    if pos["cxl_pci"] < hmem_loads < pos["cxl_acpi"]:
+        return [["hmem", "cxl", "hmem"], ["hmem", "hmem", "hmem"]]
+    return [["hmem", "cxl", "hmem"]]
 
 
 def parse_tsv(text):
@@ -398,14 +406,15 @@ def summarise(part, outcomes):
         elif part == "fuzz":
             records = [r for r in o.records if r[0] == "order"]
             for i, order in enumerate(o.boot.orders):
-                want = predicted_order_owners(first=i == 0)
+                allowed = predicted_order_owners(order, first=i == 0)
                 got = owners_list(records[i][2]) if i < len(records) else ["(no result)"]
+                want = " or ".join(",".join(a) for a in allowed)
                 rows.append({"driver": name, "boot": o.boot.label, "order": " ".join(order), "first": i == 0,
-                             "predicted": ",".join(want), "owners": ",".join(got), "match": got == want,
+                             "predicted": want, "owners": ",".join(got), "match": got in allowed,
                              "problems": problems})
-                if got != want:
+                if got not in allowed:
                     failures.append(f"{o.boot.label}: order {' '.join(order)}: owners {','.join(got)}, "
-                                    f"7.3 predicts {','.join(want)}")
+                                    f"7.3 predicts {want}")
             for r in o.records:
                 if r[0] == "note":
                     failures.append(f"{o.boot.label}: {' '.join(r[1:])}")

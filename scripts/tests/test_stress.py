@@ -41,6 +41,17 @@ class FuzzPredictions(unittest.TestCase):
         self.assertEqual(len(failures), 1)
         self.assertIn("7.3 predicts hmem,cxl,hmem", failures[0])
 
+    def test_the_rescan_race_allows_hmem_to_take_the_region_only_in_its_orders(self):
+        # cxl_pci first, cxl_acpi only through dax_hmem's request_module(): the memdevs
+        # attach through cxl_bus_wq's rescan, which wait_for_device_probe() does not wait for.
+        racy = ["cxl_mem", "cxl_pci", "dax_hmem", "cxl_acpi", "kmem", "dax_cxl"]
+        self.assertIn(["hmem", "hmem", "hmem"], stress.predicted_order_owners(racy, first=True))
+        self.assertEqual(stress.predicted_order_owners(ORDERS[0], first=True), [["hmem", "cxl", "hmem"]])
+        self.assertEqual(stress.predicted_order_owners(racy, first=False), [["hmem", "none", "none"]])
+        # Never two owners, in any order.
+        settled = ["cxl_acpi", "cxl_pci", "cxl_mem", "dax_hmem", "dax_cxl", "kmem"]
+        self.assertNotIn(["hmem", "hmem", "hmem"], stress.predicted_order_owners(settled, first=True))
+
     def test_a_later_order_with_a_region_fails(self):
         o = fuzz_outcome(["0x60000000=hmem,0x190000000=cxl,0x290000000=hmem",
                           "0x60000000=hmem,0x190000000=cxl,0x290000000=none"])
