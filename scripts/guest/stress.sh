@@ -127,14 +127,6 @@ st_reject_kmemleak() {
 	echo "$2" >"$1/reject-start"
 	echo "$3" >"$1/reject-end"
 }
-		$3 == "kmemleak_alloc" || $3 == "kmemleak_alloc_percpu" || $3 == "kmemleak_vmalloc" {
-			if (!start) start = $1
-			n++
-			last = $1
-			want = 1
-		}
-		END { if (n == 3 && end) print "0x" start, "0x" end }'
-}
 
 # Fault injection: the filters admit allocations (slab and page) with a module's code on the
 # stack: above the kernel image's _end, below MODULES_END, and not through kmemleak's hooks.

@@ -237,3 +237,14 @@ class Refusals(unittest.TestCase):
         rc, err = self.run_lab("--cycles", "0")
         self.assertEqual(rc, 2)
         self.assertEqual(len(err), 1)
+
+
+class GuestScripts(unittest.TestCase):
+    # The guest sources these into its stages; a syntax error there only shows as a boot
+    # without results, after minutes of QEMU.
+    def test_guest_shell_scripts_parse(self):
+        import subprocess
+        for name in ("lib.sh", "stress.sh", "init"):
+            done = subprocess.run(["dash", "-n", str(ROOT / "scripts" / "guest" / name)],
+                                  capture_output=True, text=True)
+            self.assertEqual(done.returncode, 0, f"{name}: {done.stderr.strip()}")
