@@ -279,7 +279,7 @@ impl<'a> HmemPlatform<'a> {
         unsafe {
             bindings::_dev_err(
                 self.raw_device(),
-                c"deferred walk stopped at %pr (%d): it and later ranges CXL does not claim stay unowned\n"
+                c"deferred walk failed at %pr (%d): it and later ranges CXL does not claim stay unowned\n"
                     .as_char_ptr(),
                 range.as_raw(),
                 err.to_errno(),
