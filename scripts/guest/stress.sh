@@ -59,14 +59,18 @@ st_unload() {
 st_flush() {
 	grep -q '^dax_hmem ' /proc/modules || return 0
 	modprobe dax_cxl
-	waited=0
-	while ! st_cxl_dax_settled; do
-		if [ "$waited" -ge 300 ]; then
-			st_record note flush "dax_cxl had not probed every CXL dax region after 30 s"
-			return 0
-		fi
+	st_wait 30 st_cxl_dax_settled ||
+		st_record note flush "dax_cxl had not probed every CXL dax region after 30 s"
+}
+
+# st_wait SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds; 1 after SECONDS.
+st_wait() {
+	tenths=$(($1 * 10))
+	shift
+	until "$@"; do
+		[ "$tenths" -gt 0 ] || return 1
 		sleep 0.1
-		waited=$((waited + 1))
+		tenths=$((tenths - 1))
 	done
 }
 
@@ -116,33 +120,33 @@ st_kmemleak_hooks() {
 		END { if (n == 3 && end && !bad) print "0x" start, "0x" end }'
 }
 
-# Arm the reject range of one fault attribute directory; a note and 1 if it cannot be found.
-st_reject_kmemleak() {
+# The stack filter of one fault attribute directory: st_fault_filter DIR START END admits
+# stacks with an address in [START, END) and none in kmemleak's hooks; disarmed
+# (probability 0) until the caller arms it. A note and 1 if the hooks cannot be found.
+st_fault_filter() {
 	# shellcheck disable=SC2046
-	set -- "$1" $(st_kmemleak_hooks)
-	if [ -z "${3:-}" ]; then
+	set -- "$@" $(st_kmemleak_hooks)
+	if [ -z "${5:-}" ]; then
 		st_record note faults "kmemleak's hooks not found in /proc/kallsyms, or not contiguous"
 		return 1
 	fi
-	echo "$2" >"$1/reject-start"
-	echo "$3" >"$1/reject-end"
+	echo 0 >"$1/probability"
+	echo N >"$1/task-filter"
+	echo 32 >"$1/stacktrace-depth"
+	echo "$2" >"$1/require-start"
+	echo "$3" >"$1/require-end"
+	echo "$4" >"$1/reject-start"
+	echo "$5" >"$1/reject-end"
+	echo N >"$1/ignore-gfp-wait"
+	echo 2 >"$1/verbose"
 }
 
 # Fault injection: the filters admit allocations (slab and page) with a module's code on the
-# stack: above the kernel image's _end, below MODULES_END, and not through kmemleak's hooks.
-# fail-nth does the counting.
+# stack: above the kernel image's _end, below MODULES_END. fail-nth does the counting.
 st_fault_filters() {
 	lo=0x$(awk '$3 == "_end" { print $1 }' /proc/kallsyms)
 	for f in failslab fail_page_alloc; do
-		d=/sys/kernel/debug/$f
-		echo 0 >"$d/probability"
-		echo N >"$d/task-filter"
-		echo 32 >"$d/stacktrace-depth"
-		echo "$lo" >"$d/require-start"
-		echo 0xffffffffff000000 >"$d/require-end"
-		st_reject_kmemleak "$d" || return 1
-		echo N >"$d/ignore-gfp-wait"
-		echo 2 >"$d/verbose"
+		st_fault_filter "/sys/kernel/debug/$f" "$lo" 0xffffffffff000000 || return 1
 	done
 	echo 0 >/sys/kernel/debug/fail_page_alloc/min-order
 	echo N >/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem
@@ -155,13 +159,13 @@ ST_STEP_SECONDS=60
 # not returned by then. A task blocked in the kernel cannot be killed: it is left behind.
 st_bounded() {
 	"$@" >/tmp/st-step 2>&1 &
-	pid=$! tenths=0
-	while kill -0 "$pid" 2>/dev/null; do
-		[ "$tenths" -lt $((ST_STEP_SECONDS * 10)) ] || return 124
-		sleep 0.1
-		tenths=$((tenths + 1))
-	done
+	pid=$!
+	st_wait "$ST_STEP_SECONDS" st_exited "$pid" || return 124
 	wait "$pid"
+}
+
+st_exited() {
+	! kill -0 "$1" 2>/dev/null
 }
 
 # One fail-nth step: st_fault_step ENTRY K ACTION...; records "fault ENTRY K injected
@@ -299,13 +303,7 @@ st_fault_deferred() {
 	lo=0x$(echo "$text" | sed -n 1p)
 	hi=$(printf '%#x' $((0x$(echo "$text" | sed -n 2p) + 0x1000)))
 	d=/sys/kernel/debug/failslab
-	echo 32 >"$d/stacktrace-depth"
-	echo "$lo" >"$d/require-start"
-	echo "$hi" >"$d/require-end"
-	st_reject_kmemleak "$d" || return 1
-	echo N >"$d/ignore-gfp-wait"
-	echo N >"$d/task-filter"
-	echo 2 >"$d/verbose"
+	st_fault_filter "$d" "$lo" "$hi" || return 1
 	echo "$k" >"$d/interval"
 	echo 1 >"$d/times"
 	echo 100 >"$d/probability"

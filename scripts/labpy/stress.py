@@ -338,6 +338,51 @@ def boot_problems(o):
     return problems
 
 
+def summarise_faults(o, problems):
+    """One fault boot's rows and failures: a row per step, reload and note, and one per
+    known kernel leak that kmemleak found at the end of the boot."""
+    rows, failures = [], []
+    unexplained = len(unexplained_leaks(o))
+
+    def row(entry, k=0, injected="", site=None, errno="", error="", owners="", hang=o.timed_out,
+            leaks=unexplained):
+        rows.append({"driver": o.boot.driver.name, "entry": entry, "k": k, "injected": injected,
+                     "site": f"{site[0]} <- {site[1]}" if site else "", "errno": errno, "error": error,
+                     "owners": owners, "leaks": leaks, "hang": hang, "problems": problems})
+
+    for r in o.records:
+        if r[0] == "fault" and r[3] == "hang":
+            lines = o.steps.get(f"fault {r[1]} k={r[2]}", [])
+            bug = known_kernel_bug(lines)
+            row(r[1], int(r[2]), "hang", injection_site(lines),
+                error=f"hung: {bug[0]}" if bug else f"hung: {error_line(lines)}", owners="(wedged)", hang=True)
+            if not bug:
+                failures.append(f"{o.boot.label}: {r[1]} k={r[2]}: the step hung "
+                                f"(console: {o.run_dir / 'console.log'})")
+        elif r[0] == "fault":
+            entry, k, inj, errno, owners = r[1], r[2], r[3], r[4], r[5] if len(r) > 5 else ""
+            lines = o.steps.get(f"fault {entry} k={k}", [])
+            err = error_line(lines)
+            if inj == "1" and not err and errno == "0":
+                err = "(none: the failure was absorbed)"
+            own = owners_list(owners)
+            row(entry, int(k), inj == "1", injection_site(lines) if inj == "1" else None, errno, err,
+                ",".join(own))
+            if any("+" in x for x in own):
+                failures.append(f"{o.boot.label}: {entry} k={k}: a range owned twice ({owners})")
+        elif r[0] == "reload":
+            row(f"reload after {r[1]}", injected=False, error="ok" if r[2] == "0" else "reload failed",
+                owners=",".join(owners_list(r[3] if len(r) > 3 else "")))
+            if r[2] != "0":
+                failures.append(f"{o.boot.label}: unload and reload after {r[1]} failed")
+        elif r[0] == "note":
+            # A sweep stopped by --max-k: a bounded slice, said in the table.
+            row(r[1], error=r[2] if len(r) > 2 else "")
+    for bug, count in collections.Counter(b[0] for b in map(known_kernel_leak, o.leaks) if b).items():
+        row("kmemleak at the end", error=f"{count} known: {bug}", leaks=0)
+    return rows, failures
+
+
 def summarise(part, outcomes):
     """Rows for the part's table, and the failures."""
     rows, failures = [], []
@@ -346,51 +391,9 @@ def summarise(part, outcomes):
         name = o.boot.driver.name
         failures += [f"{o.boot.label}: {p}" for p in problems]
         if part == "faults":
-            for r in o.records:
-                if r[0] == "fault" and r[3] == "hang":
-                    lines = o.steps.get(f"fault {r[1]} k={r[2]}", [])
-                    site = injection_site(lines)
-                    bug = known_kernel_bug(lines)
-                    rows.append({"driver": name, "entry": r[1], "k": int(r[2]), "injected": "hang",
-                                 "site": f"{site[0]} <- {site[1]}" if site else "", "errno": "",
-                                 "error": f"hung: {bug[0]}" if bug else f"hung: {error_line(lines)}",
-                                 "owners": "(wedged)", "leaks": len(unexplained_leaks(o)), "hang": True, "problems": problems})
-                    if not bug:
-                        failures.append(f"{o.boot.label}: {r[1]} k={r[2]}: the step hung "
-                                        f"(console: {o.run_dir / 'console.log'})")
-                elif r[0] == "fault":
-                    entry, k, inj, errno, owners = r[1], r[2], r[3], r[4], r[5] if len(r) > 5 else ""
-                    lines = o.steps.get(f"fault {entry} k={k}", [])
-                    site = injection_site(lines) if inj == "1" else None
-                    err = error_line(lines)
-                    own = owners_list(owners)
-                    twice = [x for x in own if "+" in x]
-                    rows.append({"driver": name, "entry": entry, "k": int(k), "injected": inj == "1",
-                                 "site": f"{site[0]} <- {site[1]}" if site else "", "errno": errno,
-                                 "error": err, "owners": ",".join(own),
-                                 "leaks": len(unexplained_leaks(o)), "hang": o.timed_out, "problems": problems})
-                    if twice:
-                        failures.append(f"{o.boot.label}: {entry} k={k}: a range owned twice ({owners})")
-                    if inj == "1" and not err and errno == "0":
-                        rows[-1]["error"] = "(none: the failure was absorbed)"
-                elif r[0] == "reload":
-                    rows.append({"driver": name, "entry": f"reload after {r[1]}", "k": 0, "injected": False,
-                                 "site": "", "errno": "", "error": "ok" if r[2] == "0" else "reload failed",
-                                 "owners": ",".join(owners_list(r[3] if len(r) > 3 else "")),
-                                 "leaks": len(unexplained_leaks(o)), "hang": o.timed_out, "problems": problems})
-                    if r[2] != "0":
-                        failures.append(f"{o.boot.label}: unload and reload after {r[1]} failed")
-                elif r[0] == "note":
-                    # A sweep stopped by --max-k: a bounded slice, said in the table.
-                    rows.append({"driver": name, "entry": r[1], "k": 0, "injected": "", "site": "",
-                                 "errno": "", "error": r[2] if len(r) > 2 else "", "owners": "",
-                                 "leaks": len(unexplained_leaks(o)), "hang": o.timed_out, "problems": problems})
-            # The known leaks that kmemleak found at the end of the boot, one row per bug.
-            known = collections.Counter(b[0] for b in map(known_kernel_leak, o.leaks) if b)
-            for bug, count in known.items():
-                rows.append({"driver": name, "entry": "kmemleak at the end", "k": 0, "injected": "", "site": "",
-                             "errno": "", "error": f"{count} known: {bug}", "owners": "", "leaks": 0,
-                             "hang": o.timed_out, "problems": problems})
+            fault_rows, fault_failures = summarise_faults(o, problems)
+            rows += fault_rows
+            failures += fault_failures
         elif part == "loops":
             for r in o.records:
                 if r[0] == "loop":
