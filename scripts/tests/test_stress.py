@@ -117,6 +117,14 @@ class Records(unittest.TestCase):
         _, failures = stress.summarise("faults", [o])
         self.assertTrue(any("owned twice" in f for f in failures))
 
+    def test_only_the_max_k_note_leaves_a_fault_sweep_passing(self):
+        boot = stress.Boot("faults", RUST, "x", "t", [], False, 1)
+        records = [["note", "load", "stopped at k=12, still injecting"],
+                   ["note", "flush", "dax_cxl had not probed every CXL dax region after 30 s"]]
+        o = stress.Outcome(boot, records, {}, [], [], False, 1.0, Path("/tmp"), [])
+        _, failures = stress.summarise("faults", [o])
+        self.assertEqual(failures, ["x: flush dax_cxl had not probed every CXL dax region after 30 s"])
+
     def test_a_hang_a_leak_and_a_fault_fail_the_boot(self):
         boot = stress.Boot("loops", type("D", (), {"name": "c", "implementation": "c"})(), "x", "t", [], False, 9)
         o = stress.Outcome(boot, [], {}, ["[ 1.0] WARNING: at foo"], [["__kmalloc_noprof", "foo"]], True, 9.0,
