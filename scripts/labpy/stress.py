@@ -283,6 +283,20 @@ def kmemleak_reports(text):
     return [_LEAK_FRAME.findall(block) for block in re.split(r"^unreferenced object ", text, flags=re.M)[1:]]
 
 
+# kmemleak's and the allocators' own frames, which every backtrace starts with.
+_ALLOCATOR_FRAME = re.compile(r"^(kmemleak_|__kmalloc|kmalloc|kmem_cache_|krealloc|kvmalloc|__kvmalloc|"
+                              r"kzalloc|kstrdup|kvasprintf|__vmalloc|vmalloc|pcpu_|__alloc_percpu|slab_|"
+                              r"__do_kmalloc|___slab|__slab)")
+
+
+def leak_trace(frames, depth=6):
+    """Where a leak was allocated, for a one-line failure: the first DEPTH frames after the
+    allocator's own, innermost first."""
+    i = next((i for i, f in enumerate(frames) if not _ALLOCATOR_FRAME.match(f)), len(frames))
+    shown = frames[max(0, i - 1):i + depth]
+    return " <- ".join(shown) or "(no backtrace)"
+
+
 def known_kernel_leak(frames):
     """The KNOWN_KERNEL_LEAKS entry whose frames a leak's backtrace shows, or None."""
     def shows(run):
@@ -332,7 +346,8 @@ def boot_problems(o):
     if faults and not o.boot.expect_oops:
         problems.append("kernel fault: " + faults[0])
     if leaks:
-        problems.append(f"kmemleak: {len(leaks)} leaks")
+        problems.append(f"kmemleak: {len(leaks)} leaks, the first allocated at {leak_trace(leaks[0])} "
+                        f"(all: {o.run_dir / 'kmemleak.txt'})")
     if not o.records and not o.boot.expect_oops:
         problems.append(f"no results (console: {o.run_dir / 'console.log'})")
     return problems
