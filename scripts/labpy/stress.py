@@ -457,11 +457,34 @@ def summarise(part, outcomes):
     return rows, failures
 
 
+def fault_sites(rows):
+    """The faults table by injection site: per site and driver, the steps that reached it
+    and from which entry points, the error lines seen (with counts), the hangs, and the
+    owners afterwards (distinct lists)."""
+    groups = {}
+    for r in rows:
+        if r.get("injected") not in (True, "hang"):
+            continue
+        g = groups.setdefault((r["site"] or "(no stack)", r["driver"]), {
+            "site": r["site"] or "(no stack)", "driver": r["driver"], "steps": 0, "entries": set(),
+            "errors": collections.Counter(), "hangs": 0, "owners": set()})
+        g["steps"] += 1
+        g["entries"].add(r["entry"])
+        g["errors"][r["error"]] += 1
+        g["hangs"] += r["injected"] == "hang"
+        g["owners"].add(r["owners"])
+    return [{**g, "entries": " ".join(sorted(g["entries"])),
+             "errors": "; ".join(f"{n}x {e}" for e, n in g["errors"].most_common()),
+             "owners": " / ".join(sorted(g["owners"]))}
+            for _, g in sorted(groups.items())]
+
+
 def table(part, rows):
     cols = {"faults": ["driver", "entry", "k", "injected", "site", "errno", "error", "owners", "leaks", "hang"],
             "loops": ["driver", "what", "cycles", "seconds", "failed", "leaks", "owners"],
             "fuzz": ["driver", "boot", "order", "first", "predicted", "owners", "match"],
-            "hostile": ["case", "driver", "target", "outcome", "owners"]}[part]
+            "hostile": ["case", "driver", "target", "outcome", "owners"],
+            "fault sites": ["site", "driver", "steps", "entries", "errors", "hangs", "owners"]}[part]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "")).replace("|", "/") for c in cols) + " |")

@@ -264,3 +264,23 @@ class GuestScripts(unittest.TestCase):
             done = subprocess.run(["dash", "-n", str(ROOT / "scripts" / "guest" / name)],
                                   capture_output=True, text=True)
             self.assertEqual(done.returncode, 0, f"{name}: {done.stderr.strip()}")
+
+
+class FaultSites(unittest.TestCase):
+    def test_steps_are_grouped_by_site_and_driver(self):
+        def r(driver, entry, k, injected, site, error, owners):
+            return {"driver": driver, "entry": entry, "k": k, "injected": injected, "site": site,
+                    "error": error, "owners": owners}
+        rows = [r("rust", "load", 1, True, "a <- kmalloc", "e1", "hmem,cxl,hmem"),
+                r("rust", "hmem.3-bind", 4, True, "a <- kmalloc", "e1", "hmem,cxl,none"),
+                r("rust", "load", 2, True, "a <- kmalloc", "e2", "hmem,cxl,hmem"),
+                r("c", "load", 9, "hang", "b <- kstrdup", "hung: x", "(wedged)"),
+                r("c", "load", 10, False, "", "", "hmem,cxl,hmem"),
+                r("c", "reload after load", 0, False, "", "ok", "hmem,cxl,hmem")]
+        sites = stress.fault_sites(rows)
+        self.assertEqual([(s["site"], s["driver"], s["steps"], s["hangs"]) for s in sites],
+                         [("a <- kmalloc", "rust", 3, 0), ("b <- kstrdup", "c", 1, 1)])
+        self.assertEqual(sites[0]["entries"], "hmem.3-bind load")
+        self.assertEqual(sites[0]["errors"], "2x e1; 1x e2")
+        self.assertEqual(sites[0]["owners"], "hmem,cxl,hmem / hmem,cxl,none")
+        self.assertIn("| a <- kmalloc | rust | 3 |", stress.table("fault sites", sites))
