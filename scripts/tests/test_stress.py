@@ -223,6 +223,19 @@ class Hangs(unittest.TestCase):
         self.assertEqual((rows[0]["injected"], rows[0]["hang"]), ("hang", True))
         self.assertIn("dax core self-deadlock", rows[0]["error"])
 
+    def test_the_deadlock_in_the_deferred_walk_is_named_too(self):
+        # The walk runs on a kworker; the guest bounds its wait and records the hang.
+        boot = stress.Boot("faults", RUST, "faults-deferred-k73-rust", "single-window", [], False, 1)
+        records = [["fault", "deferred", "73", "hang", "", ""], ["wedged", "deferred", "73"]]
+        lines = [line.replace("fail-nth/5434", "kworker/u8:1/26") for line in self.LOCKDEP]
+        o = stress.Outcome(boot, records, {"fault deferred k=73": lines}, [lines[0].split("] ", 1)[1]], [],
+                           False, 1.0, Path("/tmp"), [])
+        self.assertEqual(stress.boot_problems(o), [])
+        rows, failures = stress.summarise("faults", [o])
+        self.assertEqual(failures, [])
+        self.assertEqual((rows[0]["entry"], rows[0]["k"], rows[0]["injected"]), ("deferred", 73, "hang"))
+        self.assertIn("dax core self-deadlock", rows[0]["error"])
+
     def test_any_other_hang_fails(self):
         lines = ["[ 9.0] WARNING: possible recursive locking detected", "[ 9.0] (some_other_lock) at foo"]
         rows, failures = stress.summarise("faults", [self.outcome(lines)])
