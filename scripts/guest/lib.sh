@@ -245,6 +245,10 @@ lab_collect() {
 	done >"$o/hmem-devices.txt"
 	lab_log "collected; kmemleak scan"
 	if [ -w /sys/kernel/debug/kmemleak ]; then
+		# Twice: a scan reports only objects whose contents it had already checksummed
+		# unchanged in an earlier scan (mm/kmemleak.c), so one scan would miss what leaked
+		# since the last automatic one. Objects younger than 5 s are never reported.
+		echo scan >/sys/kernel/debug/kmemleak
 		echo scan >/sys/kernel/debug/kmemleak
 		cat /sys/kernel/debug/kmemleak >"$o/kmemleak.txt"
 	else
