@@ -168,6 +168,14 @@ st_exited() {
 	! kill -0 "$1" 2>/dev/null
 }
 
+# Step K of ENTRY hung: record it, and mark the boot wedged ($LAB_OUT/wedged), which
+# lab_collect and lab_main read: nothing more can run in this boot.
+st_wedged() {
+	st_record fault "$1" "$2" hang "" ""
+	st_record wedged "$1" "$2"
+	echo "$1 k=$2" >"$LAB_OUT/wedged"
+}
+
 # One fail-nth step: st_fault_step ENTRY K ACTION...; records "fault ENTRY K injected
 # errno owners". Returns 0 if the fault was injected, 1 if not, 2 if the step hung: then
 # it records "wedged ENTRY K" and marks $LAB_OUT/wedged, and nothing more can run in this
@@ -179,9 +187,7 @@ st_fault_step() {
 	rc=0
 	st_bounded fail-nth "$k" "$@" || rc=$?
 	if [ "$rc" = 124 ]; then
-		st_record fault "$entry" "$k" hang "" ""
-		st_record wedged "$entry" "$k"
-		echo "$entry k=$k" >"$LAB_OUT/wedged"
+		st_wedged "$entry" "$k"
 		return 2
 	fi
 	res=$(cat /tmp/st-step)
@@ -316,9 +322,7 @@ st_fault_deferred() {
 	modprobe dax_cxl
 	if ! st_wait "$ST_STEP_SECONDS" [ -e /sys/bus/cxl/drivers/cxl_dax_region ]; then
 		echo 0 >"$d/probability"
-		st_record fault deferred "$k" hang "" ""
-		st_record wedged deferred "$k"
-		echo "deferred k=$k" >"$LAB_OUT/wedged"
+		st_wedged deferred "$k"
 		return 0
 	fi
 	st_flush

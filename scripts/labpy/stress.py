@@ -129,6 +129,10 @@ def demangle(symbol):
     return "::".join(parts[-2:]) if parts else symbol
 
 
+# The slab and page allocators' own frames, below the function that allocated.
+ALLOCATOR_FRAMES = ("kmem_cache", "__kmalloc", "kmalloc", "slab_", "__alloc", "alloc_pages", "__slab")
+
+
 def injection_site(lines):
     """(innermost dax_hmem function, the allocator below it) of the first injected failure's
     stack in lines, or None."""
@@ -150,8 +154,7 @@ def injection_site(lines):
     i = ours[0]
     below = [f for f, _ in frames[:i] if not f.startswith(("dump_stack", "should_fail", "fail_dump",
                                                              "should_failslab", "__should_fail"))]
-    alloc = next((f for f in below if not f.startswith(("kmem_cache", "__kmalloc", "kmalloc", "slab_",
-                                                        "__alloc", "alloc_pages", "__slab"))), below[-1] if below else "?")
+    alloc = next((f for f in below if not f.startswith(ALLOCATOR_FRAMES)), below[-1] if below else "?")
     return (demangle(frames[i][0]), demangle(alloc))
 
 
@@ -283,16 +286,16 @@ def kmemleak_reports(text):
     return [_LEAK_FRAME.findall(block) for block in re.split(r"^unreferenced object ", text, flags=re.M)[1:]]
 
 
-# kmemleak's and the allocators' own frames, which every backtrace starts with.
-_ALLOCATOR_FRAME = re.compile(r"^(kmemleak_|__kmalloc|kmalloc|kmem_cache_|krealloc|kvmalloc|__kvmalloc|"
-                              r"kzalloc|kstrdup|kvasprintf|__vmalloc|vmalloc|pcpu_|__alloc_percpu|slab_|"
-                              r"__do_kmalloc|___slab|__slab)")
+# kmemleak's and the allocators' own frames, which every leak's backtrace starts with.
+_LEAK_ALLOCATOR_FRAMES = ALLOCATOR_FRAMES + ("kmemleak_", "krealloc", "kvmalloc", "__kvmalloc", "kzalloc",
+                                             "kstrdup", "kvasprintf", "__vmalloc", "vmalloc", "pcpu_",
+                                             "__do_kmalloc", "___slab")
 
 
 def leak_trace(frames, depth=6):
     """Where a leak was allocated, for a one-line failure: the first DEPTH frames after the
     allocator's own, innermost first."""
-    i = next((i for i, f in enumerate(frames) if not _ALLOCATOR_FRAME.match(f)), len(frames))
+    i = next((i for i, f in enumerate(frames) if not f.startswith(_LEAK_ALLOCATOR_FRAMES)), len(frames))
     shown = frames[max(0, i - 1):i + depth]
     return " <- ".join(shown) or "(no backtrace)"
 
@@ -465,8 +468,9 @@ def fault_sites(rows):
     for r in rows:
         if r.get("injected") not in (True, "hang"):
             continue
-        g = groups.setdefault((r["site"] or "(no stack)", r["driver"]), {
-            "site": r["site"] or "(no stack)", "driver": r["driver"], "steps": 0, "entries": set(),
+        site = r["site"] or "(no stack)"
+        g = groups.setdefault((site, r["driver"]), {
+            "site": site, "driver": r["driver"], "steps": 0, "entries": set(),
             "errors": collections.Counter(), "hangs": 0, "owners": set()})
         g["steps"] += 1
         g["entries"].add(r["entry"])
