@@ -89,7 +89,7 @@ class Lab:
                   "    echo \"${d##*.} $(cat $d/start) $(cat $d/size)\"\n"
                   "  done > $LAB_OUT/windows.txt\n}\n")
         result = guest.run(kernel=self.kernel, initrd=self.initrd(CDriver(), "in-tree"), topology=topology,
-                           cmdline=BASE_CMDLINE + " lab.stage=1",
+                           cmdline=" ".join([BASE_CMDLINE, *self.kernel.cmdline_args, "lab.stage=1"]),
                            files={"scenario.sh": script, "base-cmdline": BASE_CMDLINE},
                            stages=1, timeout=DISCOVERY_TIMEOUT, run_dir=run_dir)
         if result.timed_out or not result.stages:
@@ -123,6 +123,11 @@ class Lab:
                 old = "-1" if sr.retype else ""
                 args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
         return args
+
+    def base_cmdline(self, scenario):
+        """The command line of every stage of the scenario's boot, before memmap= and
+        lab.stage=: the lab's, the kernel's own, then the scenario's."""
+        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args, scenario.kernel_args]).strip()
 
     def prepare(self, scenario, driver):
         """Build what a run needs (initramfs, module, window discovery), so that runs started
@@ -178,7 +183,7 @@ class Lab:
 
     def _boot(self, scenario, driver, run_dir, timeout):
         shutil.rmtree(run_dir, ignore_errors=True)
-        base = f"{BASE_CMDLINE} {scenario.kernel_args}".strip()
+        base = self.base_cmdline(scenario)
         cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
         initrd = self.initrd(driver, scenario.modules)
         script = f"LAB_AUTOLOAD={int(scenario.autoload)}\n" + "".join(

@@ -123,6 +123,20 @@ class KernelRequirements(unittest.TestCase):
                 scenario.load_scenario("x", Path(d))
 
 
+class KernelCommandLine(unittest.TestCase):
+    def test_kasan_boots_with_4_level_paging(self):
+        """7.3's identify_cpu() clears LA57 for a moment with interrupts on; under KASAN an
+        interrupt in that window reports a wild-memory-access on the direct map."""
+        from labpy.kernel import Kernel
+        from labpy.runner import Lab
+        e = scenario.load_scenario("e-committed")
+        for flavour, expected in (("lab", False), ("stock", False), ("kasan", True)):
+            lab = Lab(Kernel(Path("/k"), "7.3.4", "7.3.4-1", Path("/k"), flavour), "/nonexistent")
+            words = lab.base_cmdline(e).split()
+            self.assertEqual("no5lvl" in words, expected, flavour)
+            self.assertEqual(words[0], "console=ttyS0")
+
+
 class WindowDiscovery(unittest.TestCase):
     def test_lines_of_another_shape_are_not_windows(self):
         from labpy.runner import parse_windows
