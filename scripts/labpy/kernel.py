@@ -36,7 +36,7 @@ class Kernel:
         moment while interrupts are on; an interrupt then sees __VIRTUAL_MASK_SHIFT 47, and
         KASAN reports its every direct-map access (0xff11...) as a wild-memory-access in
         handle_edge_irq. TCG is slow enough to hit the window in about one boot in eight.
-        With 4-level paging the direct map is the same either way."""
+        With no5lvl, LA57 stays clear from the start, so the bounds never change."""
         return ("no5lvl",) if self.flavour == "kasan" else ()
 
     @property
