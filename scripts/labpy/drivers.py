@@ -3,6 +3,7 @@ over the kernel's in-tree modules; a later overlay replaces same-named modules, 
 overlay's dax_hmem.ko in updates/ is what modprobe, alias autoload and dax_cxl's symbol
 dependency pick."""
 
+import re
 import subprocess
 
 from . import paths
@@ -23,6 +24,9 @@ class CDriver:
 
     name = "c"
     implementation = "c"
+    options = ()
+    # dax_hmem's module parameters, which a run may set (see WithOptions).
+    parameters = ("region_idle",)
 
     def check_kernel(self, kernel):
         pass
@@ -41,6 +45,8 @@ class RustDriver:
     mutant = None
     # A mutant run is of the Rust module: the guest must have loaded Rust code.
     implementation = "rust"
+    options = ()
+    parameters = ("region_idle",)
 
     def check_kernel(self, kernel):
         if self.mutant and kernel.flavour != "lab":
@@ -71,6 +77,8 @@ class DkmsDriver:
 
     name = "dkms"
     implementation = "rust"
+    options = ()
+    parameters = RustDriver.parameters
 
     def check_kernel(self, kernel):
         if kernel.flavour != "stock":
@@ -106,7 +114,71 @@ def mutants():
     return out
 
 
+class WithOptions:
+    """A driver run with dax_hmem module parameters: dax_hmem.NAME=VALUE on the kernel command
+    line of every stage, which kmod's modprobe hands to the module when it loads it, as on
+    a real system. The module and the guest's files are the driver's own; the run is judged
+    by the scenario's expectations for these options, not compared with the reference."""
+
+    def __init__(self, base, options):
+        self.base = base
+        self.options = tuple(options)
+        self.name = f"{base.name}:" + ",".join(f"{k}={v}" for k, v in self.options)
+        self.implementation = base.implementation
+        self.parameters = base.parameters
+
+    def check_kernel(self, kernel):
+        self.base.check_kernel(kernel)
+
+    def overlays(self, kernel, modules, workdir):
+        return self.base.overlays(kernel, modules, workdir)
+
+
 DRIVERS = {d.name: d for d in (CDriver(), RustDriver(), DkmsDriver())}
+
+
+def cmdline_args(driver):
+    """What the driver adds to every stage's kernel command line."""
+    return tuple(f"dax_hmem.{k}={v}" for k, v in driver.options)
+
+
+def build_name(driver):
+    """The driver whose module and initramfs a run uses: a driver with options shares its
+    base's."""
+    return driver.base.name if isinstance(driver, WithOptions) else driver.name
+
+
+def parse(text):
+    """The drivers of a --driver list: c, rust, dkms, mutant:NAME, and DRIVER:NAME=VALUE with
+    more NAME=VALUE after commas (rust:split=1,reload=reevaluate)."""
+    specs = []  # [name, [(option, value), ...]]
+    for token in text.split(","):
+        if "=" in token and ":" not in token:
+            if not specs or not specs[-1][1]:
+                raise LabError(f"--driver: option '{token}' follows no DRIVER:NAME=VALUE")
+            specs[-1][1].append(tuple(token.split("=", 1)))
+        elif ":" in token and "=" in token:
+            name, option = token.split(":", 1)
+            specs.append([name, [tuple(option.split("=", 1))]])
+        else:
+            specs.append([token, []])
+    chosen = []
+    for name, options in specs:
+        driver = get(name)
+        if options:
+            for option, value in options:
+                if option not in driver.parameters:
+                    raise LabError(f"driver {name} has no parameter '{option}' "
+                                   f"(known: {', '.join(driver.parameters)})")
+                if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+                    raise LabError(f"--driver: {name}:{option} needs a value of letters, digits, _ . -")
+            if len({o for o, _ in options}) != len(options):
+                raise LabError(f"--driver: {name} sets a parameter twice")
+            driver = WithOptions(driver, options)
+        chosen.append(driver)
+    if len({d.name for d in chosen}) != len(chosen):
+        raise LabError(f"--driver names a driver twice: {text}")
+    return chosen
 
 
 def get(name):

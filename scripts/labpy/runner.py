@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import analysis, compare, guest, paths
+from . import analysis, compare, drivers, guest, paths
 from .errors import LabError, QemuCrashed
 
 BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
@@ -56,11 +56,12 @@ class Lab:
         return self._once[key]
 
     def initrd(self, driver, modules):
-        return self._made_once(("initrd", driver.name, modules), lambda: self._build_initrd(driver, modules))
+        name = drivers.build_name(driver)
+        return self._made_once(("initrd", name, modules), lambda: self._build_initrd(driver, modules))
 
     def _build_initrd(self, driver, modules):
         self.work.mkdir(parents=True, exist_ok=True)
-        path = self.work / f"initrd-{driver.name}-{modules}.cpio"
+        path = self.work / f"initrd-{drivers.build_name(driver)}-{modules}.cpio"
         overlays = driver.overlays(self.kernel, modules, self.work)
         done = subprocess.run([str(paths.SCRIPTS / "build-initramfs.sh"), str(self.kernel.root),
                                str(path), *map(str, overlays)], capture_output=True, text=True)
@@ -124,10 +125,11 @@ class Lab:
                 args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
         return args
 
-    def base_cmdline(self, scenario):
+    def base_cmdline(self, scenario, driver):
         """The command line of every stage of the scenario's boot, before memmap= and
-        lab.stage=: the lab's, the kernel's own, then the scenario's."""
-        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args, scenario.kernel_args]).strip()
+        lab.stage=: the lab's, the kernel's own, the driver's options, then the scenario's."""
+        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args, *drivers.cmdline_args(driver),
+                         scenario.kernel_args]).strip()
 
     def prepare(self, scenario, driver):
         """Build what a run needs (initramfs, module, window discovery), so that runs started
@@ -149,9 +151,15 @@ class Lab:
 
     def run(self, scenario, driver):
         run_dir = self.out / scenario.name / driver.name
+        try:
+            scenario = scenario.for_options(driver.options)
+        except LabError as e:
+            return {"scenario": scenario.name, "driver": driver.name, "status": "error", "failures": [str(e)],
+                    "ranges": [], "seconds": 0.0}
         summary = {"scenario": scenario.name, "driver": driver.name, "description": scenario.description,
                    "kernel": self.kernel.package_version, "topology": scenario.topology.name,
                    "modules": scenario.modules, "run_dir": str(run_dir),
+                   "options": [f"{k}={v}" for k, v in driver.options],
                    "expected": [{"owner": e.owner, "decisions": list(e.decisions)} for e in scenario.expect]}
         start = time.monotonic()
         try:
@@ -183,7 +191,7 @@ class Lab:
 
     def _boot(self, scenario, driver, run_dir, timeout):
         shutil.rmtree(run_dir, ignore_errors=True)
-        base = self.base_cmdline(scenario)
+        base = self.base_cmdline(scenario, driver)
         cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
         initrd = self.initrd(driver, scenario.modules)
         script = f"LAB_AUTOLOAD={int(scenario.autoload)}\n" + "".join(

@@ -5,6 +5,7 @@ Soft Reserved lies, the guest steps of each stage, and the outcome 7.3 predicts 
 Soft Reserved range, in address order.
 """
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -73,6 +74,17 @@ class Expectation:
     kmem: bool = None  # None: not checked
 
 
+@dataclass(frozen=True)
+class Variant:
+    """Expectations for drivers run with module options (lab --driver rust:NAME=VALUE): a
+    variant applies to a driver whose options include all of its own. What it does not
+    set (expect, expect_dax_regions) is the scenario's."""
+
+    options: frozenset  # of "NAME=VALUE"
+    expect: tuple = None
+    expect_dax_regions: dict = None
+
+
 @dataclass
 class Scenario:
     name: str
@@ -92,9 +104,30 @@ class Scenario:
     check_stages: tuple = ()  # default: the last stage
     proves: str = ""
     needs_modules: tuple = ()  # test modules the kernel must have (not every kernel does)
+    variants: tuple = ()
 
     def __post_init__(self):
         self.check_stages = tuple(self.check_stages) or (len(self.stages),)
+
+    def for_options(self, options):
+        """The scenario as a driver with these module options ((NAME, VALUE) pairs) must
+        meet it: the variant with the most options that are all among them, or the plain
+        scenario (7.3's outcome) when no variant applies."""
+        given = {f"{k}={v}" for k, v in options}
+        applicable = [v for v in self.variants if v.options <= given]
+        if not applicable:
+            return self
+        best = max(len(v.options) for v in applicable)
+        chosen = [v for v in applicable if len(v.options) == best]
+        if len(chosen) > 1:
+            raise LabError(f"scenario {self.name}: options {', '.join(sorted(given))} match "
+                           f"{len(chosen)} variants equally; add a variant with all of them")
+        v = chosen[0]
+        return dataclasses.replace(
+            self, variants=(),
+            expect=list(v.expect) if v.expect is not None else self.expect,
+            expect_dax_regions=v.expect_dax_regions if v.expect_dax_regions is not None
+            else self.expect_dax_regions)
 
 
 def _table(path, kind):
@@ -147,24 +180,9 @@ def _soft_reserved(path, entry):
     return sr
 
 
-def load_scenario(name, directory=None, topologies=None):
-    path = (directory or paths.SCENARIOS) / f"{name}.toml"
-    if not path.exists():
-        raise LabError(f"unknown scenario '{name}' (known: {', '.join(scenario_names(directory))})")
-    t = _table(path, "scenario")
-    stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
-    _check_keys(path, t, {"description", "proves", "topology", "modules", "kernel_args", "timeout",
-                          "soft_reserved", "autoload", "expect", "expect_dax_regions", "expect_iomem",
-                          "check_stages", "tags", "module_users", "needs_modules", *stage_keys})
-    if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
-        raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
-    modules = t.get("modules", "in-tree")
-    if modules not in MODULE_SETS:
-        raise LabError(f"{path}: modules must be one of {', '.join(MODULE_SETS)}")
-    if "topology" not in t:
-        raise LabError(f"{path}: no topology")
+def _expectations(path, entries):
     expect = []
-    for e in t.get("expect", []):
+    for e in entries:
         _check_keys(path, e, {"owner", "decisions", "kmem"})
         if e.get("owner") not in OWNERS:
             raise LabError(f"{path}: expect.owner must be one of {', '.join(OWNERS)}")
@@ -173,10 +191,54 @@ def load_scenario(name, directory=None, topologies=None):
                 raise LabError(f"{path}: unknown decision line {d!r}")
         expect.append(Expectation(e["owner"], tuple(e.get("decisions", [])),
                                   bool(e["kmem"]) if "kmem" in e else None))
-    dax_regions = t.get("expect_dax_regions", {})
-    if not isinstance(dax_regions, dict) or not all(
-            k in ("hmem", "cxl", "other") and isinstance(v, int) for k, v in dax_regions.items()):
+    return expect
+
+
+def _dax_region_counts(path, counts):
+    if not isinstance(counts, dict) or not all(
+            k in ("hmem", "cxl", "other") and isinstance(v, int) for k, v in counts.items()):
         raise LabError(f"{path}: expect_dax_regions maps hmem, cxl or other to a count")
+    return dict(counts)
+
+
+def _variants(path, entries):
+    out = []
+    for v in entries:
+        _check_keys(path, v, {"options", "expect", "expect_dax_regions"})
+        options = v.get("options", "")
+        words = options.split(",") if isinstance(options, str) and options else []
+        if not words or not all(re.fullmatch(r"[a-z_]+=[A-Za-z0-9_.-]+", w) for w in words):
+            raise LabError(f"{path}: variant.options is NAME=VALUE[,NAME=VALUE...], as after "
+                           f"--driver rust:")
+        if "expect" not in v and "expect_dax_regions" not in v:
+            raise LabError(f"{path}: variant {options} expects nothing of its own")
+        out.append(Variant(frozenset(words),
+                           tuple(_expectations(path, v["expect"])) if "expect" in v else None,
+                           _dax_region_counts(path, v["expect_dax_regions"])
+                           if "expect_dax_regions" in v else None))
+    if len({v.options for v in out}) != len(out):
+        raise LabError(f"{path}: two variants have the same options")
+    return tuple(out)
+
+
+def load_scenario(name, directory=None, topologies=None):
+    path = (directory or paths.SCENARIOS) / f"{name}.toml"
+    if not path.exists():
+        raise LabError(f"unknown scenario '{name}' (known: {', '.join(scenario_names(directory))})")
+    t = _table(path, "scenario")
+    stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
+    _check_keys(path, t, {"description", "proves", "topology", "modules", "kernel_args", "timeout",
+                          "soft_reserved", "autoload", "expect", "expect_dax_regions", "expect_iomem",
+                          "check_stages", "tags", "module_users", "needs_modules", "variant", *stage_keys})
+    if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
+        raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
+    modules = t.get("modules", "in-tree")
+    if modules not in MODULE_SETS:
+        raise LabError(f"{path}: modules must be one of {', '.join(MODULE_SETS)}")
+    if "topology" not in t:
+        raise LabError(f"{path}: no topology")
+    expect = _expectations(path, t.get("expect", []))
+    dax_regions = _dax_region_counts(path, t.get("expect_dax_regions", {}))
     if not expect and not dax_regions:
         raise LabError(f"{path}: a scenario must expect an outcome for each Soft Reserved range, "
                        "or dax regions when it has none")
@@ -210,6 +272,7 @@ def load_scenario(name, directory=None, topologies=None):
         check_stages=check_stages,
         proves=t.get("proves", ""),
         needs_modules=tuple(needs_modules),
+        variants=_variants(path, t.get("variant", [])),
     )
 
 

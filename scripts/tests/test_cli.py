@@ -27,6 +27,18 @@ class Arguments(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertEqual(err, ["error: unknown driver 'go' (known: c, rust, dkms, mutant:NAME)"])
 
+    def test_driver_options(self):
+        for spec, line in (
+                ("rust:nosuch=1", "error: driver rust has no parameter 'nosuch' (known: region_idle)"),
+                ("rust,region_idle=1", "error: --driver: option 'region_idle=1' follows no DRIVER:NAME=VALUE"),
+                ("rust:region_idle=1,region_idle=0", "error: --driver: rust sets a parameter twice"),
+                ("rust:region_idle=a b", "error: --driver: rust:region_idle needs a value of letters, digits, _ . -"),
+                ("c,c:region_idle=1,c:region_idle=1",
+                 "error: --driver names a driver twice: c,c:region_idle=1,c:region_idle=1")):
+            rc, _, err = run([LAB, "run", "--driver", spec, "a-uncommitted"])
+            self.assertEqual(rc, 2, spec)
+            self.assertEqual(err, [line])
+
     def test_unknown_mutant(self):
         rc, _, err = run([LAB, "run", "--driver", "c,mutant:nope", "a-uncommitted"])
         self.assertNotEqual(rc, 0)

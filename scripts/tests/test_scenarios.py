@@ -128,13 +128,85 @@ class KernelCommandLine(unittest.TestCase):
         """7.3's identify_cpu() clears LA57 for a moment with interrupts on; under KASAN an
         interrupt in that window reports a wild-memory-access on the direct map."""
         from labpy.kernel import Kernel
+        from labpy.drivers import RustDriver
         from labpy.runner import Lab
         e = scenario.load_scenario("e-committed")
         for flavour, expected in (("lab", False), ("stock", False), ("kasan", True)):
             lab = Lab(Kernel(Path("/k"), "7.3.4", "7.3.4-1", Path("/k"), flavour), "/nonexistent")
-            words = lab.base_cmdline(e).split()
+            words = lab.base_cmdline(e, RustDriver()).split()
             self.assertEqual("no5lvl" in words, expected, flavour)
             self.assertEqual(words[0], "console=ttyS0")
+
+
+class DriverOptions(unittest.TestCase):
+    """lab run --driver rust:NAME=VALUE: module parameters, and expectations per option set."""
+
+    def scenario(self, text):
+        with tempfile.TemporaryDirectory() as d:
+            Path(d, "x.toml").write_text('topology = "single-window"\n' + text)
+            return scenario.load_scenario("x", Path(d))
+
+    PLAIN = '[[expect]]\nowner = "none"\n'
+
+    def test_the_variant_with_most_matching_options_applies(self):
+        s = self.scenario(self.PLAIN + '[[variant]]\noptions = "split=1"\n[[variant.expect]]\nowner = "hmem"\n'
+                          '[[variant]]\noptions = "split=1,reload=reevaluate"\n'
+                          'expect_dax_regions = { hmem = 2 }\n[[variant.expect]]\nowner = "cxl"\n')
+        self.assertEqual([e.owner for e in s.for_options(()).expect], ["none"])
+        self.assertEqual([e.owner for e in s.for_options([("split", "1")]).expect], ["hmem"])
+        both = s.for_options([("reload", "reevaluate"), ("split", "1"), ("x", "1")])
+        self.assertEqual([e.owner for e in both.expect], ["cxl"])
+        self.assertEqual(both.expect_dax_regions, {"hmem": 2})
+        self.assertEqual([e.owner for e in s.for_options([("split", "0")]).expect], ["none"])
+
+    def test_a_variant_inherits_what_it_does_not_set(self):
+        s = self.scenario('expect_dax_regions = { hmem = 1 }\n' + self.PLAIN +
+                          '[[variant]]\noptions = "split=1"\n[[variant.expect]]\nowner = "hmem"\n')
+        self.assertEqual(s.for_options([("split", "1")]).expect_dax_regions, {"hmem": 1})
+
+    def test_two_equally_good_variants_are_an_error(self):
+        s = self.scenario(self.PLAIN + '[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n'
+                          '[[variant]]\noptions = "b=1"\nexpect_dax_regions = { hmem = 2 }\n')
+        with self.assertRaisesRegex(LabError, "match 2 variants equally"):
+            s.for_options([("a", "1"), ("b", "1")])
+
+    def test_malformed_variants(self):
+        for text, message in (('[[variant]]\noptions = "split"\nexpect_dax_regions = {}\n', "NAME=VALUE"),
+                              ('[[variant]]\noptions = "split=1"\n', "expects nothing of its own"),
+                              ('[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n'
+                               '[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n',
+                               "same options"),
+                              ('[[variant]]\noptions = "a=1"\nowner = "hmem"\n', "unknown key")):
+            with self.assertRaisesRegex(LabError, message):
+                self.scenario(self.PLAIN + text)
+
+    def test_options_reach_the_command_line_and_share_the_module(self):
+        from labpy import drivers
+        from labpy.kernel import Kernel
+        from labpy.runner import Lab
+        c, rust, idle = drivers.parse("c,rust,rust:region_idle=1")
+        self.assertEqual(idle.name, "rust:region_idle=1")
+        self.assertEqual(drivers.build_name(idle), "rust")
+        lab = Lab(Kernel(Path("/k"), "7.3.4", "7.3.4-1", Path("/k"), "lab"), "/nonexistent")
+        e = scenario.load_scenario("c-no-cxl")
+        self.assertNotIn("dax_hmem.region_idle", lab.base_cmdline(e, rust))
+        self.assertIn(" dax_hmem.region_idle=1", lab.base_cmdline(e, idle))
+        self.assertEqual([x.owner for x in e.for_options(idle.options).expect], ["hmem"])
+        self.assertEqual([x.kmem for x in e.for_options(idle.options).expect], [False])
+        self.assertEqual([x.kmem for x in e.for_options(rust.options).expect], [True])
+
+    def test_drivers_with_options_are_not_compared_with_the_reference(self):
+        from labpy import report
+        e = scenario.load_scenario("c-no-cxl")
+        aspects = {"1": {"iomem": "a\n", "owners": ["hmem"], "decisions": [[]], "daxctl": [], "cxl": []}}
+        other = {"1": dict(aspects["1"], iomem="b\n")}
+        runs = {("c-no-cxl", "c"): {"status": "pass", "aspects": aspects},
+                ("c-no-cxl", "rust:region_idle=1"): {"status": "pass", "aspects": other}}
+        row, = report.matrix([e], runs, ["c", "rust:region_idle=1"])
+        self.assertEqual((row["match"], row["result"], row["differences"]), (None, "pass", []))
+        runs[("c-no-cxl", "mutant:x")] = {"status": "pass", "aspects": other}
+        row, = report.matrix([e], runs, ["c", "rust:region_idle=1", "mutant:x"])
+        self.assertEqual((row["match"], row["result"]), (False, "fail"))
 
 
 class WindowDiscovery(unittest.TestCase):
