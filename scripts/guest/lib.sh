@@ -213,12 +213,15 @@ lab_kexec_again() {
 # One line per dax device: name, sysfs path, region start, region size, device size.
 lab_collect_dax() {
 	daxctl list -RD >"$1/daxctl-list.json" 2>"$1/daxctl-list.err"
+	# name, sysfs path, start, dax region size, device size, bound driver (- for none).
 	for d in /sys/bus/dax/devices/*; do
 		[ -e "$d" ] || continue
 		p=$(readlink -f "$d")
-		printf '%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "${p#/sys/devices}" \
+		drv=-
+		[ -e "$d/driver" ] && drv=$(readlink "$d/driver") && drv=${drv##*/}
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${d##*/}" "${p#/sys/devices}" \
 			"$(cat "$d/resource")" "$(cat "$p/../dax_region/size" 2>/dev/null)" \
-			"$(cat "$d/size")"
+			"$(cat "$d/size")" "$drv"
 	done >"$1/dax-devices.tsv"
 }
 

@@ -136,6 +136,43 @@ def kmem_over(sr, iomem):
                for a, b, name, _ in iomem_entries(iomem))
 
 
+def _merged(intervals):
+    """Inclusive (start, end) intervals, sorted and merged where they overlap or touch."""
+    out = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def usable_spans(tsv, iomem):
+    """Where memory ended up usable: a dax device bound to a driver (device_dax, or kmem), and
+    memory kmem added ("System RAM (kmem)"; left offline by memhp_default_state=offline, for
+    an administrator to online). Merged inclusive (start, end) spans."""
+    spans = [(a, b) for a, b, name, _ in iomem_entries(iomem) if name == "System RAM (kmem)"]
+    for line in tsv.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 6 or fields[5] in ("", "-"):
+            continue
+        try:
+            start, size = int(fields[2], 0), int(fields[4], 0)
+        except ValueError:
+            continue
+        if size:
+            spans.append((start, start + size - 1))
+    return _merged(spans)
+
+
+def bytes_lost(sr, spans):
+    """The bytes of Soft Reserved range sr outside every usable span: memory that no dax
+    device with a driver and no kmem-added memory covers."""
+    start, end = sr
+    covered = sum(max(0, min(end, b) - max(start, a) + 1) for a, b in spans)
+    return end - start + 1 - covered
+
+
 def iomem_tree_missing(iomem, pattern):
     """The first line of pattern (resource names, two-space indented to show nesting) that
     /proc/iomem does not have at that place, or None when the whole nesting is there."""
@@ -187,11 +224,12 @@ def evaluate_stage(scenario, files, driver=None):
     srs = soft_reserved_ranges(dmesg, iomem, scenario)
     regions = dax_regions(files.get("dax-devices.tsv", ""))
     logged = decisions(dmesg)
+    spans = usable_spans(files.get("dax-devices.tsv", ""), iomem)
     ranges = []
     for sr in srs:
         lines = [msg for _, msg, a, b in logged if (a, b) == sr]
         ranges.append({"start": sr[0], "end": sr[1], "owner": owner(sr, regions), "decisions": lines,
-                       "kmem": kmem_over(sr, iomem)})
+                       "kmem": kmem_over(sr, iomem), "lost": bytes_lost(sr, spans)})
     if len(ranges) != len(scenario.expect):
         failures.append(f"expected {len(scenario.expect)} Soft Reserved range(s), found {len(ranges)}: "
                         + ", ".join(f"{r['start']:#x}-{r['end']:#x}" for r in ranges))

@@ -41,18 +41,25 @@ def _owners(run):
     return ", ".join(r["owner"] for r in run.get("ranges", [])) or "-"
 
 
+def _lost(run):
+    """Soft Reserved bytes in no bound dax device and not added by kmem, in MiB."""
+    lost = run.get("bytes_lost") if run else None
+    return "-" if lost is None else f"{lost / (1 << 20):.0f}M" if lost else "0"
+
+
 def _cells(row, drivers):
     cells = [row["scenario"], ", ".join(row["expected"]) or "-"]
     for d in drivers:
         run = row["runs"].get(d)
-        cells += [f"{_owners(run)} ({run['status']})" if run else "-",
+        cells += [f"{_owners(run)} ({run['status']})" if run else "-", _lost(run),
                   f"{run['seconds']:.1f}" if run else "-"]
     cells += [{None: "-", True: "yes", False: "NO"}[row["match"]], row["result"]]
     return cells
 
 
 def _head(drivers):
-    return ["scenario", "expected"] + [x for d in drivers for x in (f"{d} owner", f"{d} s")] + ["match", "result"]
+    return ["scenario", "expected"] + [x for d in drivers for x in (f"{d} owner", f"{d} lost", f"{d} s")] + \
+        ["match", "result"]
 
 
 def _problems(rows):
@@ -78,7 +85,8 @@ def markdown(rows, drivers):
     head = _head(drivers)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_cells(r, drivers)) + " |" for r in rows]
-    lines += ["", "Normalised before comparing /proc/iomem: "
+    lines += ["", "lost: Soft Reserved bytes that end in no dax device bound to a driver and not in "
+              "memory kmem added (MiB).", "", "Normalised before comparing /proc/iomem: "
               + "; ".join(f"{k}: {v}" for k, v in compare.NORMALISED.items()) + "."]
     problems = list(_problems(rows))
     if problems:

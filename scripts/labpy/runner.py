@@ -221,7 +221,7 @@ class Lab:
             return [dict(r, start=f"{r['start']:#x}", end=f"{r['end']:#x}") for r in ranges]
         last = checked.get(scenario.check_stages[-1], [])
         out = {"status": status, "failures": failures, "guest_seconds": round(result.seconds, 1),
-               "ranges": printable(last),
+               "ranges": printable(last), "bytes_lost": sum(r["lost"] for r in last),
                "stages": {str(n): printable(r) for n, r in checked.items()},
                "aspects": {str(n): compare.aspects(result.stages[n - 1], r) for n, r in checked.items()}}
         if result.qemu_crashed:

@@ -151,6 +151,39 @@ class Iomem(unittest.TestCase):
         self.assertFalse(analysis.kmem_over((0x110000000, 0x12fffffff), IOMEM_CXL))
 
 
+class BytesLost(unittest.TestCase):
+    """Soft Reserved bytes in no dax device with a driver and in no kmem-added memory."""
+
+    SR = (0x110000000, 0x11fffffff)  # 256 MiB
+
+    def lost(self, tsv, iomem=""):
+        return analysis.bytes_lost(self.SR, analysis.usable_spans(tsv, iomem))
+
+    def test_a_bound_device_over_the_range_loses_nothing(self):
+        self.assertEqual(self.lost(HMEM_DAX.rstrip("\n") + "\tdevice_dax\n"), 0)
+
+    def test_an_unbound_device_loses_it_all(self):
+        """kmem's probe failed (-16, -22): the device is left without a driver."""
+        self.assertEqual(self.lost(HMEM_DAX.rstrip("\n") + "\t-\n"), 256 << 20)
+        self.assertEqual(self.lost(""), 256 << 20)
+
+    def test_kmem_memory_counts_and_overlaps_count_once(self):
+        iomem = "110000000-117ffffff : System RAM (kmem)\n"
+        self.assertEqual(self.lost("", iomem), 128 << 20)
+        half = "dax1.0\t/p\t0x114000000\t268435456\t134217728\tkmem\n"
+        self.assertEqual(self.lost(half, iomem), 64 << 20)
+
+    def test_a_zero_size_device_and_memory_outside_the_range(self):
+        """region_idle=1 leaves a 0-byte device: its region's bytes are in no device."""
+        idle = "dax1.0\t/p\t0x110000000\t268435456\t0\tdevice_dax\n"
+        outside = "dax2.0\t/p\t0x120000000\t268435456\t268435456\tdevice_dax\n"
+        self.assertEqual(self.lost(idle + outside, "100000000-10fffffff : System RAM (kmem)\n"), 256 << 20)
+
+    def test_a_run_reports_lost_bytes_per_range(self):
+        ranges, _ = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX))
+        self.assertEqual(ranges[0]["lost"], 256 << 20)
+
+
 class Expectations(unittest.TestCase):
     def test_kmem_expectation(self):
         s = scenario()

@@ -120,11 +120,14 @@ class Matrix(unittest.TestCase):
 
 class Rendering(unittest.TestCase):
     def test_table_markdown_and_html_show_the_verdict(self):
-        rows = report.matrix([scenario()], {("s", "c"): run(), ("s", "rust"): run(aspects=stage(
-            iomem=IOMEM.replace("dax1.0", "dax2.0")))}, ["c", "rust"])
+        lost = dict(run(aspects=stage(iomem=IOMEM.replace("dax1.0", "dax2.0"))), bytes_lost=256 << 20)
+        rows = report.matrix([scenario()], {("s", "c"): dict(run(), bytes_lost=0), ("s", "rust"): lost},
+                             ["c", "rust"])
         text = report.text(rows, ["c", "rust"])
-        self.assertRegex(text.splitlines()[1], r"^s\s+hmem\s+hmem \(pass\)\s+10\.0\s+hmem \(pass\)\s+10\.0\s+NO\s+fail$")
-        self.assertIn("| s | hmem | hmem (pass) | 10.0 | hmem (pass) | 10.0 | NO | fail |", report.markdown(rows, ["c", "rust"]))
+        self.assertRegex(text.splitlines()[1],
+                         r"^s\s+hmem\s+hmem \(pass\)\s+0\s+10\.0\s+hmem \(pass\)\s+256M\s+10\.0\s+NO\s+fail$")
+        self.assertIn("| s | hmem | hmem (pass) | 0 | 10.0 | hmem (pass) | 256M | 10.0 | NO | fail |",
+                      report.markdown(rows, ["c", "rust"]))
         page = report.html_page(rows, ["c", "rust"])
         self.assertIn("<tr class='differ'><td class='sr'>  110000000-11fffffff : dax1.0</td>"
                       "<td class='sr'>  110000000-11fffffff : dax2.0</td></tr>", page)
