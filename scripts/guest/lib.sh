@@ -210,10 +210,10 @@ lab_kexec_again() {
 	lab_kexec $(tr ' ' '\n' </proc/cmdline | grep '^memmap=')
 }
 
-# One line per dax device: name, sysfs path, region start, region size, device size.
+# One line per dax device: name, sysfs path, start, dax region size, device size, bound
+# driver (- for none).
 lab_collect_dax() {
 	daxctl list -RD >"$1/daxctl-list.json" 2>"$1/daxctl-list.err"
-	# name, sysfs path, start, dax region size, device size, bound driver (- for none).
 	for d in /sys/bus/dax/devices/*; do
 		[ -e "$d" ] || continue
 		p=$(readlink -f "$d")

@@ -122,7 +122,7 @@ class WithOptions:
 
     def __init__(self, base, options):
         self.base = base
-        self.options = tuple(options)
+        self.options = tuple(sorted(options))
         self.name = f"{base.name}:" + ",".join(f"{k}={v}" for k, v in self.options)
         self.implementation = base.implementation
         self.parameters = base.parameters
@@ -158,7 +158,7 @@ def parse(text):
                 raise LabError(f"--driver: option '{token}' follows no DRIVER:NAME=VALUE")
             specs[-1][1].append(tuple(token.split("=", 1)))
         elif ":" in token and "=" in token:
-            name, option = token.split(":", 1)
+            name, option = token.rsplit(":", 1)
             specs.append([name, [tuple(option.split("=", 1))]])
         else:
             specs.append([token, []])
@@ -178,7 +178,20 @@ def parse(text):
         chosen.append(driver)
     if len({d.name for d in chosen}) != len(chosen):
         raise LabError(f"--driver names a driver twice: {text}")
+    if chosen and chosen[0].options:
+        raise LabError(f"--driver: the first driver is the reference and runs without options, "
+                       f"not {chosen[0].name}")
     return chosen
+
+
+def dir_name(driver):
+    """The driver's name as a run directory: QEMU's option syntax splits file names at commas."""
+    return driver.name.replace(",", "+")
+
+
+def all_parameters():
+    """Every module parameter some driver has: what a scenario's [[variant]] may name."""
+    return sorted({p for d in DRIVERS.values() for p in d.parameters})
 
 
 def get(name):

@@ -31,12 +31,14 @@ class Kernel:
 
     @property
     def cmdline_args(self):
-        """What every boot of this kernel adds to the command line. KASAN: no5lvl, because
-        7.3's identify_cpu() clears boot_cpu_data's capabilities, LA57 with them, for a
-        moment while interrupts are on; an interrupt then sees __VIRTUAL_MASK_SHIFT 47, and
-        KASAN reports its every direct-map access (0xff11...) as a wild-memory-access in
-        handle_edge_irq. TCG is slow enough to hit the window in about one boot in eight.
-        With no5lvl, LA57 stays clear from the start, so the bounds never change."""
+        """What every boot of this kernel adds to the command line. KASAN: no5lvl. 7.3's
+        identify_cpu() clears boot_cpu_data's capabilities and reads them back while interrupts
+        are on, and until alternatives are patched pgtable_l5_enabled() reads LA57 there. On
+        QEMU's -cpu max (LA57) with 5-level paging, an interrupt in that window computes KASAN's
+        lower bound for 4-level paging, above the 5-level direct map (0xff11...), and KASAN
+        reports the IRQ descriptor's lock as a wild-memory-access in handle_edge_irq (3 of 24
+        boots under TCG, before any module). With no5lvl the paging is 4-level, and the window
+        can only show LA57 set (CPUID has it until the forced clear), which lowers the bound."""
         return ("no5lvl",) if self.flavour == "kasan" else ()
 
     @property

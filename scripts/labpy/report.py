@@ -42,9 +42,12 @@ def _owners(run):
 
 
 def _lost(run):
-    """Soft Reserved bytes in no bound dax device and not added by kmem, in MiB."""
+    """Soft Reserved bytes in no bound dax device and not added by kmem."""
     lost = run.get("bytes_lost") if run else None
-    return "-" if lost is None else f"{lost / (1 << 20):.0f}M" if lost else "0"
+    if lost is None:
+        return "-"
+    return f"{lost / (1 << 20):.0f}M" if lost >= 1 << 20 else f"{lost / 1024:.0f}K" if lost >= 1024 \
+        else str(lost)
 
 
 def _cells(row, drivers):
@@ -86,7 +89,7 @@ def markdown(rows, drivers):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_cells(r, drivers)) + " |" for r in rows]
     lines += ["", "lost: Soft Reserved bytes that end in no dax device bound to a driver and not in "
-              "memory kmem added (MiB).", "", "Normalised before comparing /proc/iomem: "
+              "memory kmem added.", "", "Normalised before comparing /proc/iomem: "
               + "; ".join(f"{k}: {v}" for k, v in compare.NORMALISED.items()) + "."]
     problems = list(_problems(rows))
     if problems:

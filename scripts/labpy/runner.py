@@ -143,14 +143,15 @@ class Lab:
     def last_seconds(self, scenario, driver, default):
         """How long this run took the last time in this output directory."""
         try:
-            return json.loads((self.out / scenario.name / driver.name / "summary.json").read_text())["seconds"]
+            return json.loads((self.out / scenario.name / drivers.dir_name(driver) / "summary.json").read_text())[
+                "seconds"]
         except (OSError, ValueError, KeyError):
             return default
 
     # -- one run -----------------------------------------------------------------------
 
     def run(self, scenario, driver):
-        run_dir = self.out / scenario.name / driver.name
+        run_dir = self.out / scenario.name / drivers.dir_name(driver)
         try:
             scenario = scenario.for_options(driver.options)
         except LabError as e:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .drivers import all_parameters
 from .errors import LabError
 
 OWNERS = ("hmem", "cxl", "none")
@@ -210,6 +211,10 @@ def _variants(path, entries):
         if not words or not all(re.fullmatch(r"[a-z_]+=[A-Za-z0-9_.-]+", w) for w in words):
             raise LabError(f"{path}: variant.options is NAME=VALUE[,NAME=VALUE...], as after "
                            f"--driver rust:")
+        unknown = sorted({w.split("=", 1)[0] for w in words} - set(all_parameters()))
+        if unknown:
+            raise LabError(f"{path}: variant names no parameter of dax_hmem: {', '.join(unknown)} "
+                           f"(known: {', '.join(all_parameters())})")
         if "expect" not in v and "expect_dax_regions" not in v:
             raise LabError(f"{path}: variant {options} expects nothing of its own")
         out.append(Variant(frozenset(words),

@@ -180,8 +180,14 @@ class BytesLost(unittest.TestCase):
         self.assertEqual(self.lost(idle + outside, "100000000-10fffffff : System RAM (kmem)\n"), 256 << 20)
 
     def test_a_run_reports_lost_bytes_per_range(self):
+        """The guest's six columns (lab_collect_dax): the sixth is the bound driver."""
         ranges, _ = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX))
         self.assertEqual(ranges[0]["lost"], 256 << 20)
+        bound = HMEM_DAX.rstrip("\n") + "\tkmem\n"
+        ranges, _ = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, bound))
+        self.assertEqual(ranges[0]["lost"], 0)
+        lib = (Path(__file__).resolve().parents[1] / "guest" / "lib.sh").read_text()
+        self.assertIn('"$(cat "$d/size")" "$drv"', lib)
 
 
 class Expectations(unittest.TestCase):

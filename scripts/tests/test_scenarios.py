@@ -3,6 +3,7 @@
 import sys
 import tempfile
 import unittest
+from unittest import mock
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -141,8 +142,10 @@ class KernelCommandLine(unittest.TestCase):
 class DriverOptions(unittest.TestCase):
     """lab run --driver rust:NAME=VALUE: module parameters, and expectations per option set."""
 
-    def scenario(self, text):
-        with tempfile.TemporaryDirectory() as d:
+    def scenario(self, text, parameters=("split", "reload", "a", "b")):
+        """Variants may only name module parameters; these tests name future ones too."""
+        with tempfile.TemporaryDirectory() as d, \
+                mock.patch.object(scenario, "all_parameters", lambda: sorted(parameters)):
             Path(d, "x.toml").write_text('topology = "single-window"\n' + text)
             return scenario.load_scenario("x", Path(d))
 
@@ -176,7 +179,9 @@ class DriverOptions(unittest.TestCase):
                               ('[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n'
                                '[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n',
                                "same options"),
-                              ('[[variant]]\noptions = "a=1"\nowner = "hmem"\n', "unknown key")):
+                              ('[[variant]]\noptions = "a=1"\nowner = "hmem"\n', "unknown key"),
+                              ('[[variant]]\noptions = "region_idel=1"\nexpect_dax_regions = {}\n',
+                               "names no parameter of dax_hmem: region_idel")):
             with self.assertRaisesRegex(LabError, message):
                 self.scenario(self.PLAIN + text)
 
@@ -194,6 +199,17 @@ class DriverOptions(unittest.TestCase):
         self.assertEqual([x.owner for x in e.for_options(idle.options).expect], ["hmem"])
         self.assertEqual([x.kmem for x in e.for_options(idle.options).expect], [False])
         self.assertEqual([x.kmem for x in e.for_options(rust.options).expect], [True])
+
+    def test_option_names_are_sorted_and_the_reference_has_none(self):
+        from labpy import drivers
+        with mock.patch.object(drivers.RustDriver, "parameters", ("region_idle", "split")):
+            a, b = drivers.parse("c,rust:split=1,region_idle=1")
+            self.assertEqual(b.name, "rust:region_idle=1,split=1")
+            self.assertEqual(drivers.dir_name(b), "rust:region_idle=1+split=1")
+            with self.assertRaisesRegex(LabError, "names a driver twice"):
+                drivers.parse("c,rust:split=1,region_idle=1,rust:region_idle=1,split=1")
+        with self.assertRaisesRegex(LabError, "the first driver is the reference and runs without options"):
+            drivers.parse("rust:region_idle=1,c")
 
     def test_drivers_with_options_are_not_compared_with_the_reference(self):
         from labpy import report
