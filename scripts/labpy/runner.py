@@ -83,15 +83,14 @@ class Lab:
         cache = paths.CACHE / "windows" / f"{topology.name}-{key}.json"
         if cache.exists():
             return {int(k): tuple(v) for k, v in json.loads(cache.read_text()).items()}
-        from .drivers import CDriver
         run_dir = self.work / f"discover-{topology.name}"
         script = ("stage1() {\n  for d in /sys/bus/cxl/devices/decoder0.*; do\n"
                   "    [ -e $d/start ] || continue\n"
                   "    echo \"${d##*.} $(cat $d/start) $(cat $d/size)\"\n"
                   "  done > $LAB_OUT/windows.txt\n}\n")
-        result = guest.run(kernel=self.kernel, initrd=self.initrd(CDriver(), "in-tree"), topology=topology,
-                           cmdline=" ".join([BASE_CMDLINE, *self.kernel.cmdline_args, "lab.stage=1"]),
-                           files={"scenario.sh": script, "base-cmdline": BASE_CMDLINE},
+        base = self.kernel_cmdline()
+        result = guest.run(kernel=self.kernel, initrd=self.initrd(drivers.CDriver(), "in-tree"), topology=topology,
+                           cmdline=base + " lab.stage=1", files={"scenario.sh": script, "base-cmdline": base},
                            stages=1, timeout=DISCOVERY_TIMEOUT, run_dir=run_dir)
         if result.timed_out or not result.stages:
             raise LabError(f"window discovery for topology {topology.name} failed "
@@ -125,11 +124,15 @@ class Lab:
                 args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
         return args
 
+    def kernel_cmdline(self):
+        """What every boot of this kernel starts its command line with: the lab's, then the
+        kernel's own."""
+        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args])
+
     def base_cmdline(self, scenario, driver):
         """The command line of every stage of the scenario's boot, before memmap= and
-        lab.stage=: the lab's, the kernel's own, the driver's options, then the scenario's."""
-        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args, *drivers.cmdline_args(driver),
-                         scenario.kernel_args]).strip()
+        lab.stage=: the kernel's, the driver's options, then the scenario's."""
+        return " ".join([self.kernel_cmdline(), *drivers.cmdline_args(driver), scenario.kernel_args]).strip()
 
     def prepare(self, scenario, driver):
         """Build what a run needs (initramfs, module, window discovery), so that runs started
