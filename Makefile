@@ -6,15 +6,18 @@
 #   make rust-analyzer    rust-project.json for our crate against the lab kernel
 #   make modules_install  install it to /lib/modules/<release>/updates (INSTALL_MOD_PATH=)
 #   make lint             clippy (CLIPPY=1) and rustfmt --check, on our files only
+#                         (KERNEL=stock: clippy under Debian's rustc 1.85, in the build root)
 #   make rustfmt          format our Rust files with the kernel's .rustfmt.toml
 #   make clean            remove build products
 #   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust;
 #                KERNEL=stock boots Debian's kernel instead of the lab's)
 #   make check   the tests: unit tests, every scenario with both drivers on the lab kernel,
-#                then on Debian's stock kernel, the DKMS-installed module, and a bounded
-#                slice of make stress
+#                13 representative ones on Debian's stock kernel, the DKMS-installed module,
+#                the module's parameters, and a bounded slice of make stress
 #   make stress  fault injection, 200-cycle loops, load-order fuzzing (STRESS_SEED=N replays),
 #                hostile sysfs input, then the KASAN kernel; prints the tables
+#   make bench   prints the lab's cost per run, decision and registration latency (C, Rust,
+#                Rust with cxl_settle; 10 boots each) and walk times by range count
 #   make kasan-kernel     the lab kernel with KASAN, built with LLVM 19
 #   make setup   host toolchain only;  make kernel   lab kernel only
 #   make stock-kernel     Debian's stock kernel, its trixie build root and Rust metadata
@@ -52,7 +55,7 @@ COPY_KBUILD = $(MAKE) -C $(KDIR) M=$(COPY_BUILD) \
 	$(if $(VARIANT),DAX_HMEM_CXL_TEST=y KBUILD_EXTRA_SYMBOLS=$(KDIR)/tools/testing/cxl/Module.symvers)
 
 .PHONY: modules modules_install lint rustfmt clean lab-overlay check-kdir help setup kernel run check \
-	deb dkms-sources rust-analyzer stock-kernel stress kasan-kernel
+	deb dkms-sources rust-analyzer stock-kernel stress kasan-kernel bench
 .DEFAULT_GOAL := modules
 
 help:
@@ -67,6 +70,10 @@ ifeq ($(KERNEL),stock)
 modules: setup
 	scripts/stock-kernel.sh module out/stock
 
+# Clippy with the kernel's own rustc (rustfmt's check is the lab's, toolchain-independent).
+lint: setup
+	scripts/stock-kernel.sh lint
+
 modules_install:
 	@echo "error: KERNEL=stock installs through the DKMS package (make deb; Documentation/dkms.rst)" >&2; exit 2
 
@@ -77,6 +84,10 @@ lab-overlay: setup
 else
 modules: check-kdir
 	$(KBUILD) modules
+
+lint: check-kdir
+	$(KBUILD) CLIPPY=1 modules
+	$(RUSTFMT) --check $(RUST_SOURCES)
 
 modules_install: modules
 	$(KBUILD) modules_install
@@ -103,10 +114,6 @@ else
 	$(COPY_KBUILD) INSTALL_MOD_PATH=$(OVERLAY) DEPMOD=true modules_install
 endif
 endif
-
-lint: check-kdir
-	$(KBUILD) CLIPPY=1 modules
-	$(RUSTFMT) --check $(RUST_SOURCES)
 
 rustfmt: check-kdir
 	$(RUSTFMT) $(RUST_SOURCES)
@@ -144,6 +151,9 @@ check:
 
 stress:
 	scripts/stress.sh
+
+bench: kernel
+	scripts/lab bench
 
 kasan-kernel: setup
 	scripts/build-kernel.sh --variant kasan >/dev/null

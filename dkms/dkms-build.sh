@@ -18,6 +18,7 @@
 #
 # DKMS runs this from dkms.conf; the lab runs it in its trixie build root. The cache is
 # $DAX_HMEM_KDIR_CACHE (default /var/cache/dax-hmem-dkms), one directory per release.
+# DAX_HMEM_CLIPPY=1 builds with clippy (the lab's `make KERNEL=stock lint`).
 set -eu
 
 fail() {
@@ -147,4 +148,4 @@ fi
 
 # -- the module -------------------------------------------------------------------------------
 # KERNEL=lab: the top Makefile's own build, whatever KERNEL the environment has.
-exec make -C "$here" KERNEL=lab KDIR="$kdir" CC="$cc" HOSTCC="$cc" modules
+exec make -C "$here" KERNEL=lab KDIR="$kdir" CC="$cc" HOSTCC="$cc" ${DAX_HMEM_CLIPPY:+CLIPPY=1} modules

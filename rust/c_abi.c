@@ -10,6 +10,7 @@
 #include <linux/memregion.h>
 #include <linux/pgtable.h>
 #include "bus.h"
+#include "dax_hmem_glue.h"
 
 int main(void)
 {
@@ -33,5 +34,6 @@ int main(void)
 
 	DEFINE(IORESOURCE_DAX_KMEM_VALUE, IORESOURCE_DAX_KMEM);
 	DEFINE(PMD_SIZE_VALUE, PMD_SIZE);
+	DEFINE(DAX_HMEM_RELOAD_REEVALUATE_VALUE, DAX_HMEM_RELOAD_REEVALUATE);
 	return 0;
 }

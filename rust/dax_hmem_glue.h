@@ -11,7 +11,23 @@
 struct device;
 struct resource;
 
+enum dax_hmem_reload_mode {
+	DAX_HMEM_RELOAD_DEFER,
+	DAX_HMEM_RELOAD_REEVALUATE,
+};
+
 extern bool dax_hmem_region_idle;
+extern bool dax_hmem_split;
+extern int dax_hmem_reload;
+extern bool dax_hmem_summary;
+extern unsigned int dax_hmem_deferral_timeout;
+extern unsigned int dax_hmem_cxl_settle;
+
+struct device *dax_hmem_cxl_unsettled(void);
+
+/* Called with each committed CXL RAM region over [start, end]; non-zero stops the walk. */
+typedef int (*dax_hmem_region_fn)(void *arg, u64 start, u64 end, int region_id);
+int dax_hmem_for_each_committed_region(u64 start, u64 end, dax_hmem_region_fn fn, void *arg);
 
 void dax_hmem_dbg_await_cxl(struct device *host, const struct resource *res);
 void dax_hmem_dbg_defer_to_cxl(struct device *host, const struct resource *res);

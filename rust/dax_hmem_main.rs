@@ -8,13 +8,19 @@
 //! - [`hmem_platform`]: the "hmem_platform" driver, which decides who owns each range;
 //! - [`hmem`]: the "hmem" driver, one dax region per range it keeps;
 //! - [`policy`]: those decisions as plain functions;
+//! - [`disposition`]: the report of each range's decision (debugfs `dax_hmem/disposition`);
 //! - [`ffi`]: every raw call into C.
+//!
+//! With default parameters it decides as hmem.c does; `split`, `reload`, `summary`,
+//! `deferral_timeout` and `cxl_settle` opt in to more (`Documentation/parameters.rst`).
 
+mod disposition;
 mod ffi;
 mod hmem;
 mod hmem_platform;
 mod policy;
 
+use disposition::DispositionReport;
 use ffi::{
     DaxHmemWorkqueue,
     HmemDriverRegistration,
@@ -31,12 +37,13 @@ use kernel::{
 #[pin_data]
 struct DaxHmemModule {
     // Dropped in declaration order, as hmem.c's dax_hmem_exit(): both drivers, then the queue,
-    // whose destruction drains the deferred work.
+    // whose destruction drains the deferred work; then the report, which no walk writes now.
     #[pin]
     _hmem: HmemDriverRegistration,
     #[pin]
     _hmem_platform: driver::Registration<platform::Adapter<HmemPlatformDriver>>,
     _wq: DaxHmemWorkqueue,
+    _report: DispositionReport,
 }
 
 impl InPlaceModule for DaxHmemModule {
@@ -50,6 +57,7 @@ impl InPlaceModule for DaxHmemModule {
 
         // Initialised in the order written; on failure the initialised fields are dropped.
         try_pin_init!(Self {
+            _report: DispositionReport::new()?,
             _wq: DaxHmemWorkqueue::alloc()?,
             _hmem_platform <- driver::Registration::new(HMEM_PLATFORM, module),
             _hmem <- HmemDriverRegistration::new(module),

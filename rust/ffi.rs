@@ -8,27 +8,39 @@
 //! The rest of the crate has no `unsafe`. This file holds the declarations and mirrors; its
 //! submodules the wrappers, one C object each.
 
+use crate::policy::ReloadMode;
 use core::{
     ffi::c_void,
     mem::{
         offset_of,
         size_of, //
     },
-    ptr, //
+    ptr::{
+        self,
+        NonNull, //
+    },
 };
 use kernel::{
     bindings,
     device,
     platform,
     prelude::*,
+    sync::aref::ARef,
     ModuleMetadata, //
 };
 
+mod cxl;
 mod hmem_driver;
 mod hmem_platform_device;
 mod platform_device;
+mod records;
+mod watchdog;
 mod workqueue;
 
+pub(crate) use cxl::{
+    committed_regions,
+    cxl_windows, //
+};
 pub(crate) use hmem_driver::{
     DaxRegion,
     HmemDevice,
@@ -46,6 +58,8 @@ pub(crate) use platform_device::{
     MemregionId,
     NewPlatformDevice, //
 };
+pub(crate) use records::RecordsLock;
+pub(crate) use watchdog::DeferralWatchdog;
 pub(crate) use workqueue::DaxHmemWorkqueue;
 
 /// Sizes, offsets and macro values read from the kernel's headers at build time: Kbuild compiles
@@ -170,6 +184,18 @@ unsafe extern "C" {
 
     // dax_hmem_glue.h.
     static dax_hmem_region_idle: bool;
+    static dax_hmem_split: bool;
+    static dax_hmem_reload: c_int;
+    static dax_hmem_summary: bool;
+    static dax_hmem_deferral_timeout: c_uint;
+    static dax_hmem_cxl_settle: c_uint;
+    fn dax_hmem_cxl_unsettled() -> *mut bindings::device;
+    fn dax_hmem_for_each_committed_region(
+        start: u64,
+        end: u64,
+        f: Option<unsafe extern "C" fn(arg: *mut c_void, start: u64, end: u64, id: c_int) -> c_int>,
+        arg: *mut c_void,
+    ) -> c_int;
     fn dax_hmem_dbg_await_cxl(host: *mut bindings::device, res: *const bindings::resource);
     fn dax_hmem_dbg_defer_to_cxl(host: *mut bindings::device, res: *const bindings::resource);
     fn dax_hmem_dbg_cxl_claims(host: *mut bindings::device, res: *const bindings::resource);
@@ -230,11 +256,74 @@ fn raw_platform_device<Ctx: device::DeviceContext>(
     ptr::from_ref(pdev).cast_mut().cast()
 }
 
+/// `READ_ONCE()` of a module parameter in dax_hmem_glue.c, which sysfs writes at any time.
+macro_rules! read_parameter {
+    ($param:ident) => {
+        // SAFETY: A parameter defined in dax_hmem_glue.c with this type; read once, volatile,
+        // as READ_ONCE() would.
+        unsafe { ptr::addr_of!($param).read_volatile() }
+    };
+}
+
 /// The `region_idle` module parameter (0644, in `dax_hmem_glue.c`).
 pub(crate) fn region_idle() -> bool {
-    // SAFETY: `dax_hmem_region_idle` is a `bool` defined in dax_hmem_glue.c; sysfs writes it at
-    // any time, so read it once, volatile, as READ_ONCE() would.
-    unsafe { ptr::addr_of!(dax_hmem_region_idle).read_volatile() }
+    read_parameter!(dax_hmem_region_idle)
+}
+
+/// The `split` module parameter: cut Soft Reserved ranges at CXL boundaries.
+pub(crate) fn split() -> bool {
+    read_parameter!(dax_hmem_split)
+}
+
+/// The `reload` module parameter.
+pub(crate) fn reload() -> ReloadMode {
+    // `enum dax_hmem_reload_mode`: the parameter's setter stores only its values.
+    let mode = read_parameter!(dax_hmem_reload);
+    if mode == c_abi::DAX_HMEM_RELOAD_REEVALUATE_VALUE as c_int {
+        ReloadMode::Reevaluate
+    } else {
+        ReloadMode::Defer
+    }
+}
+
+/// The `summary` module parameter: log one line per decision round.
+pub(crate) fn summary() -> bool {
+    read_parameter!(dax_hmem_summary)
+}
+
+/// The `deferral_timeout` module parameter, in seconds; 0 is off.
+pub(crate) fn deferral_timeout() -> c_uint {
+    read_parameter!(dax_hmem_deferral_timeout)
+}
+
+/// The `cxl_settle` module parameter, in seconds; 0 is off (7.3's `wait_for_device_probe()`).
+pub(crate) fn cxl_settle() -> c_uint {
+    read_parameter!(dax_hmem_cxl_settle)
+}
+
+/// What the CXL-aware settle still waits for (`dax_hmem_cxl_unsettled()` in the glue).
+pub(crate) enum CxlSettle {
+    /// The CXL devices present have probed: decide now.
+    Settled,
+    /// No CXL root (cxl_acpi's) yet.
+    NoCxlRoot,
+    /// This device has not probed yet.
+    WaitingFor(ARef<device::Device>),
+}
+
+/// Has every CXL device that the decision depends on probed?
+pub(crate) fn cxl_settle_state() -> CxlSettle {
+    // SAFETY: It takes no arguments and no locks (it reads binding and region state racily,
+    // by design: see the glue); it returns NULL, ERR_PTR(-ENODEV), or a device with a
+    // reference taken for the caller.
+    let dev = unsafe { dax_hmem_cxl_unsettled() };
+    match kernel::error::from_err_ptr(dev).map(NonNull::new) {
+        Ok(None) => CxlSettle::Settled,
+        Err(_) => CxlSettle::NoCxlRoot,
+        // SAFETY: A live device whose reference is ours to drop; `device::Device` is
+        // `#[repr(transparent)]` over `struct device`.
+        Ok(Some(dev)) => CxlSettle::WaitingFor(unsafe { ARef::from_raw(dev.cast()) }),
+    }
 }
 
 /// `request_module(name)`; like hmem.c, the outcome does not matter.
@@ -247,6 +336,21 @@ pub(crate) fn request_module(name: &'static CStr) {
 pub(crate) fn wait_for_device_probe() {
     // SAFETY: No preconditions; it sleeps, and callers are in process context.
     unsafe { bindings::wait_for_device_probe() };
+}
+
+/// `phys_to_target_node()`: the node firmware gives `addr` (its SRAT entry, or the node
+/// `cxl_acpi` gave its CXL window), or `None` where it gives none.
+#[cfg(CONFIG_NUMA)]
+pub(crate) fn phys_to_target_node(addr: u64) -> Option<c_int> {
+    // SAFETY: No preconditions: a lookup in the NUMA memblk tables, for any address.
+    let nid = unsafe { bindings::phys_to_target_node(addr) };
+    (nid != bindings::NUMA_NO_NODE).then_some(nid)
+}
+
+/// Without NUMA, every address is node 0's (as the C header's inline says).
+#[cfg(not(CONFIG_NUMA))]
+pub(crate) fn phys_to_target_node(_addr: u64) -> Option<c_int> {
+    Some(0)
 }
 
 /// `numa_map_to_online_node()`.

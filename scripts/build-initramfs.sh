@@ -26,7 +26,6 @@ for applet in $("$root/bin/busybox" --list); do
 	case "$applet" in busybox | modprobe | insmod | rmmod | lsmod | depmod | modinfo) continue ;; esac
 	ln -sf busybox "$root/bin/$applet"
 done
-ln -sf ../bin/busybox "$root/sbin/mdev"
 
 # kmod, not busybox: a real modprobe (cmdline options, blacklist, aliases, softdeps).
 cp "$(command -v kmod)" "$root/sbin/kmod"
@@ -39,12 +38,19 @@ for bin in "$root/sbin/kmod" "$root/usr/bin/cxl" "$root/usr/bin/daxctl"; do
 	done
 done
 
-gcc -static -O2 -Wall -Werror -o "$root/usr/sbin/kexec-file" "$GUEST/kexec-file.c"
-gcc -static -O2 -Wall -Werror -o "$root/usr/sbin/fail-nth" "$GUEST/fail-nth.c"
+# The guest's own static helpers, built once per source under the lab cache.
+for helper in kexec-file fail-nth lab-uevent; do
+	bin=$LAB_CACHE/guest-bin/$helper-$(sha256sum "$GUEST/$helper.c" | cut -c1-16)
+	if [ ! -x "$bin" ]; then
+		mkdir -p "$(dirname "$bin")"
+		gcc -static -O2 -Wall -Werror -o "$bin.$$" "$GUEST/$helper.c" || die "building $helper failed"
+		mv "$bin.$$" "$bin"
+	fi
+	cp "$bin" "$root/usr/sbin/$helper"
+done
 install -m 0755 "$GUEST/init" "$root/init"
 install -m 0644 "$GUEST/lib.sh" "$root/lab/lib.sh"
 install -m 0644 "$GUEST/stress.sh" "$root/lab/stress.sh"
-install -m 0644 "$GUEST/mdev.conf" "$root/etc/mdev.conf"
 
 cp -a "$art/modules/lib/modules/." "$root/lib/modules/"
 for overlay in "$@"; do

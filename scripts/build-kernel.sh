@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetches the newest linux-source-7.3 from trixie-backports (download-only, private apt
 # configuration), configures it from allnoconfig + kvm_guest.config + qemu/kernel.config,
-# and builds bzImage, the modules and tools/testing/cxl (cxl_test).
+# applies the lab's own patches (qemu/patches, cxl_test only), and builds bzImage, the modules
+# and tools/testing/cxl (cxl_test).
 #
 # --variant kasan adds qemu/kernel-kasan.config and builds with LLVM 19 (Rust allows KASAN
 # only with clang), in a tree of its own; its artifacts are $LAB_CACHE/kernel/current-kasan.
@@ -18,6 +19,9 @@ require_supported_series
 PACKAGE=linux-source-$LAB_KERNEL_SERIES
 APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
 FRAGMENTS=("$LAB_ROOT/qemu/kernel.config")
+# Lab-only patches to tools/testing/cxl (never to the kernel or drivers under test).
+PATCHES=()
+for p in "$LAB_ROOT"/qemu/patches/*.patch; do [ -e "$p" ] && PATCHES+=("$p"); done
 # What a kernel.env's KERNEL_RELEASE must look like.
 RELEASE_RE='^[0-9]+\.[0-9]+[^[:space:]]*$'
 VARIANT=
@@ -75,6 +79,37 @@ extract_source() {
 	p=$(sed -n 's/^PATCHLEVEL = //p' "$tree/Makefile")
 	[ "$v.$p" = "$LAB_KERNEL_SERIES" ] || die "$deb holds kernel $v.$p, not $LAB_KERNEL_SERIES"
 	touch "$tree/.lab-extracted"
+}
+
+# Bring the tree's lab patches to PATCHES. The tree keeps a copy of each patch it has applied;
+# if any differs from PATCHES, all are reversed, newest first, and PATCHES applied again. Each
+# step is tried with --dry-run first, so a patch that does not fit leaves the tree as it was.
+apply_patches() {
+	local tree=$1 applied=$1/.lab-patches p name i current=1 have=()
+	mkdir -p "$applied"
+	for p in "$applied"/*.patch; do [ -e "$p" ] && have+=("${p##*/}"); done
+	[ ${#have[@]} -eq ${#PATCHES[@]} ] || current=0
+	for p in "${PATCHES[@]}"; do cmp -s "$p" "$applied/${p##*/}" || current=0; done
+	[ "$current" = 0 ] || return 0
+	for ((i = ${#have[@]} - 1; i >= 0; i--)); do
+		p=$applied/${have[i]}
+		patch -d "$tree" -p1 -R -s --fuzz=0 --dry-run <"$p" >/dev/null ||
+			die "cannot reverse the lab patch ${have[i]} in $tree (remove the tree to start over)"
+		patch -d "$tree" -p1 -R -s --fuzz=0 --no-backup-if-mismatch <"$p" >/dev/null
+		rm -f "$p"
+	done
+	for p in "${PATCHES[@]}"; do
+		name=${p##*/}
+		# Applied by a run that stopped before it recorded it.
+		if patch -d "$tree" -p1 -R -s --fuzz=0 --dry-run <"$p" >/dev/null 2>&1; then
+			cp "$p" "$applied/$name"
+			continue
+		fi
+		patch -d "$tree" -p1 -N -s --fuzz=0 --dry-run <"$p" >/dev/null ||
+			die "qemu/patches/$name does not apply to $PACKAGE in $tree"
+		patch -d "$tree" -p1 -N -s --fuzz=0 --no-backup-if-mismatch <"$p" >/dev/null
+		cp "$p" "$applied/$name"
+	done
 }
 
 toolchain_id() {
@@ -157,7 +192,8 @@ read -r version deb < <(fetch_source) || exit 1
 [ -n "${version:-}" ] || exit 1
 tree=$LAB_CACHE/kernel/$PACKAGE-$version${VARIANT:+-$VARIANT}
 extract_source "$version" "$deb" "$tree"
-key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}"; toolchain_id) |
+apply_patches "$tree"
+key=$( (echo "$version"; cat "$tree/kernel/configs/kvm_guest.config" "${FRAGMENTS[@]}" ${PATCHES[@]+"${PATCHES[@]}"}; toolchain_id) |
 	sha256sum | cut -c1-16)
 art=$LAB_CACHE/kernel/artifacts-$key
 cached_release=$(sed -n 's/^KERNEL_RELEASE=//p' "$art/kernel.env" 2>/dev/null || true)

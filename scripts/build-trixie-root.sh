@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The trixie build root: a debootstrap of Debian trixie with the toolchain Debian builds its
-# 7.3 kernels with (rustc, rust-src, bindgen, gcc-14) plus dkms. Out-of-tree Rust must be
-# compiled by the kernel's own rustc, and bookworm has none, so the stock kernel's module is
-# built in here (scripts/stock-kernel.sh) and the DKMS package is tested in here.
+# 7.3 kernels with (rustc, rust-src, bindgen, gcc-14), that rustc's clippy, and dkms.
+# Out-of-tree Rust must be compiled by the kernel's own rustc, and bookworm has none, so the
+# stock kernel's module is built and linted in here (scripts/stock-kernel.sh), and the DKMS
+# package is tested in here.
 #
 # Made from Debian's packages only, never from the host's apt sources: a private apt index
 # gives the package versions, and the root is cached under $LAB_CACHE/trixie-root/<key>, keyed
@@ -12,8 +13,9 @@ set -euo pipefail
 
 SUITE=trixie
 # dwarves (pahole) and openssl: the kernel's configuration probes them, and DKMS signs with
-# openssl, as on a user's machine.
-PACKAGES=(rustc rust-src bindgen libclang-dev gcc-14 libc6-dev make bc bison flex libelf-dev
+# openssl, as on a user's machine. rust-clippy: `make KERNEL=stock lint` lints with the
+# kernel's own rustc.
+PACKAGES=(rustc rust-clippy rust-src bindgen libclang-dev gcc-14 libc6-dev make bc bison flex libelf-dev
 	libssl-dev libdw-dev dwarves openssl python3 kmod cpio xz-utils dkms)
 APT_DIR=$LAB_CACHE/apt-$SUITE
 ROOTS=$LAB_CACHE/trixie-root

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the host toolchain: Debian packages (LLVM 19 for the KASAN kernel, which Rust
-# only allows with clang), QEMU 10.0 from bookworm-backports, rust-src and a pinned bindgen. Idempotent; a few seconds when all is present.
+# only allows with clang), QEMU 10.0 from bookworm-backports, rust-src and a pinned bindgen;
+# chromium renders iomem.html headless for scripts/tests/test_report_page.py. Idempotent; a
+# few seconds when all is present.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 BINDGEN_VERSION=0.73.2
-PACKAGES=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod
+PACKAGES=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod patch
 	busybox-static libclang-19-dev ndctl daxctl python3 debootstrap
-	clang-19 lld-19 llvm-19)
+	clang-19 lld-19 llvm-19 chromium)
 QEMU_VERSION_PREFIX="1:10.0"
 
 [ "$(id -u)" = 0 ] || die "setup must run as root (apt-get install)"

@@ -5,6 +5,8 @@
 #   stock-kernel.sh module DESTDIR     build dax_hmem.ko for it into DESTDIR; print the .ko's path
 #   stock-kernel.sh overlay DIR [ART]  build it for the kernel of artifacts ART (default: the
 #                                      newest), into DIR/lib/modules/<release>/updates (the lab's)
+#   stock-kernel.sh lint               build it with CLIPPY=1 under the kernel's own rustc and
+#                                      clippy; any warning fails
 #   stock-kernel.sh dkms DEB DESTDIR [ART]  install the DKMS package DEB in the build root, let
 #                                      DKMS build and install the module, copy that .ko to
 #                                      DESTDIR, and purge the package again
@@ -166,6 +168,19 @@ module | overlay)
 	cp "$root$ROOT_SRC/dax_hmem.ko" "$dest/"
 	echo "$dest/dax_hmem.ko"
 	;;
+lint)
+	[ $# -eq 1 ] || die "usage: stock-kernel.sh lint"
+	use_artifacts ""
+	sync_sources "$root"
+	# The module build's own script, with its checks of the kernel's compilers, plus clippy.
+	lab_chroot "$root" env DAX_HMEM_CLIPPY=1 "$ROOT_SRC/dkms/dkms-build.sh" "$release" >"$art/lint.log" 2>&1 ||
+		{ tail -n 20 "$art/lint.log" >&2; die "clippy build for $release failed (see $art/lint.log)"; }
+	grep -q 'CLIPPY \[M\]' "$art/lint.log" || die "clippy did not run (see $art/lint.log)"
+	# Rust and C warnings are errors (Kbuild); this catches what the build only prints.
+	! grep -E '^(warning|error)|^WARNING: modpost' "$art/lint.log" ||
+		die "the clippy build printed warnings (see $art/lint.log)"
+	log "clippy clean under $(lab_chroot "$root" rustc --version)"
+	;;
 dkms)
 	[ $# -eq 3 ] || [ $# -eq 4 ] || die "usage: stock-kernel.sh dkms DEB DESTDIR [ART]"
 	[ -f "$2" ] || die "no DKMS package at $2"
@@ -196,6 +211,6 @@ dkms)
 	echo "$3/$(basename "$ko")"
 	;;
 *)
-	die "unknown command '$1' (known: prepare, module DESTDIR, overlay DIR [ART], dkms DEB DESTDIR [ART])"
+	die "unknown command '$1' (known: prepare, module DESTDIR, overlay DIR [ART], lint, dkms DEB DESTDIR [ART])"
 	;;
 esac

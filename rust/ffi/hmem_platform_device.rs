@@ -18,6 +18,7 @@ use super::{
     NewPlatformDevice,
     HMEM_PLATFORM, //
 };
+use crate::policy::Span;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -46,30 +47,55 @@ use kernel::{
     },
 };
 
-/// A Soft Reserved range, as `walk_hmem_resources()` hands it to a [`RangeVisitor`].
-///
-/// # Invariants
-///
-/// `res` is a live `struct resource`, stable for `'a`: a child of device.c's `hmem_active`
-/// under `hmem_resource_lock`, or the copy on cxl_test's stack that its mock walk passes.
-pub(crate) struct HmemRange<'a> {
-    res: NonNull<bindings::resource>,
-    _borrow: PhantomData<&'a bindings::resource>,
+/// A Soft Reserved range, or a piece of one (`split=1`): a `struct resource` of its own,
+/// copied from the one `walk_hmem_resources()` hands out (device.c's `hmem_active` child, or
+/// cxl_test's on its stack), so that it can be cut and handed to C after the walk's call.
+pub(crate) struct HmemRange {
+    res: bindings::resource,
 }
 
-impl HmemRange<'_> {
-    fn as_raw(&self) -> *mut bindings::resource {
-        self.res.as_ptr()
+impl HmemRange {
+    /// The address range and type of `res`; none of its links.
+    fn copy_of(res: &bindings::resource) -> Self {
+        Self {
+            res: bindings::resource {
+                start: res.start,
+                end: res.end,
+                flags: res.flags,
+                desc: res.desc,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The piece `span` of this range, of the same type (`resource_contains()` compares it).
+    pub(crate) fn piece(&self, span: Span) -> Self {
+        Self {
+            res: bindings::resource {
+                start: span.start,
+                end: span.end,
+                ..self.res
+            },
+        }
+    }
+
+    fn as_raw(&self) -> *const bindings::resource {
+        &raw const self.res
     }
 
     fn start(&self) -> u64 {
-        // SAFETY: By the type invariant `res` is live.
-        unsafe { (*self.as_raw()).start }
+        self.res.start
     }
 
     fn end(&self) -> u64 {
-        // SAFETY: By the type invariant `res` is live.
-        unsafe { (*self.as_raw()).end }
+        self.res.end
+    }
+
+    pub(crate) fn span(&self) -> Span {
+        Span {
+            start: self.start(),
+            end: self.end(),
+        }
     }
 
     /// `resource_size()`, wrapping as C does, so that CONFIG_RUST_OVERFLOW_CHECKS cannot
@@ -107,7 +133,7 @@ impl HmemRange<'_> {
     /// `cxl_region_contains_resource()`: whether a committed CXL region contains the range.
     pub(crate) fn claimed_by_cxl_region(&self) -> bool {
         #[cfg(CONFIG_CXL_REGION)]
-        // SAFETY: By the type invariant `res` is live.
+        // SAFETY: `res` is a valid resource for the call; the function only reads it.
         return unsafe { cxl_region_contains_resource(self.as_raw()) };
         #[cfg(not(CONFIG_CXL_REGION))]
         return false;
@@ -151,7 +177,7 @@ pub(crate) enum AllocationFailure {
 /// Called for each Soft Reserved range by [`HmemPlatform::walk_ranges`] (a `walk_hmem_fn`).
 pub(crate) trait RangeVisitor {
     /// An error stops the walk, and the walk returns it.
-    fn visit(host: &HmemPlatform<'_>, target_nid: c_int, range: &HmemRange<'_>) -> Result;
+    fn visit(host: &HmemPlatform<'_>, target_nid: c_int, range: &HmemRange) -> Result;
 }
 
 /// A bound `hmem_platform` device, with its device lock held.
@@ -188,6 +214,12 @@ impl<'a> HmemPlatform<'a> {
     fn raw_device(&self) -> *mut bindings::device {
         // SAFETY: By the type invariant `hpdev` is live.
         unsafe { &raw mut (*self.hpdev.as_ptr()).pdev.dev }
+    }
+
+    /// The device's id: 0 for device.c's, cxl_test's own for its.
+    pub(crate) fn id(&self) -> c_int {
+        // SAFETY: By the type invariant `hpdev` is live; `id` is set before registration.
+        unsafe { (*self.hpdev.as_ptr()).pdev.id }
     }
 
     /// The host device, for devres and as the parent of the `hmem` devices.
@@ -250,7 +282,7 @@ impl<'a> HmemPlatform<'a> {
     }
 
     /// Print one of hmem.c's decision lines (dynamic debug, module dax_hmem).
-    pub(crate) fn log(&self, line: DecisionLog, range: &HmemRange<'_>) {
+    pub(crate) fn log(&self, line: DecisionLog, range: &HmemRange) {
         let print = match line {
             DecisionLog::AwaitCxl => dax_hmem_dbg_await_cxl,
             DecisionLog::DeferToCxl => dax_hmem_dbg_defer_to_cxl,
@@ -262,7 +294,7 @@ impl<'a> HmemPlatform<'a> {
     }
 
     /// Print one of hmem.c's error lines about `range`.
-    pub(crate) fn report(&self, failure: AllocationFailure, range: &HmemRange<'_>) {
+    pub(crate) fn report(&self, failure: AllocationFailure, range: &HmemRange) {
         let format = match failure {
             AllocationFailure::Memregion => c"memregion allocation failure for %pr\n",
             AllocationFailure::Device => c"device allocation failure for %pr\n",
@@ -274,7 +306,7 @@ impl<'a> HmemPlatform<'a> {
 
     /// Print that the deferred walk stopped at `range` with `err`. hmem.c drops the walk's
     /// error: the range, and the later ranges that CXL does not claim, stay no one's.
-    pub(crate) fn report_deferred_failure(&self, err: Error, range: &HmemRange<'_>) {
+    pub(crate) fn report_deferred_failure(&self, err: Error, range: &HmemRange) {
         // SAFETY: A live device; "%pr" gets a live resource, "%d" an int.
         unsafe {
             bindings::_dev_err(
@@ -289,7 +321,7 @@ impl<'a> HmemPlatform<'a> {
 
     /// Print hmem.c's "%s add failed for %pr" about a device that `platform_device_add()`
     /// refused; "(null)", as printk prints C's NULL, when it failed before naming it.
-    pub(crate) fn report_add_failed(&self, pdev: &NewPlatformDevice, range: &HmemRange<'_>) {
+    pub(crate) fn report_add_failed(&self, pdev: &NewPlatformDevice, range: &HmemRange) {
         let name = pdev.name().unwrap_or(c"(null)");
         // SAFETY: "%s" gets a C string, "%pr" a live resource.
         unsafe {
@@ -323,13 +355,9 @@ unsafe extern "C" fn visit_range<V: RangeVisitor>(
         hpdev: unsafe { NonNull::new_unchecked(hpdev) },
         _borrow: PhantomData,
     };
-    // INVARIANT: The walk passes a resource that is live until this call returns (device.c's
-    // under `hmem_resource_lock`, cxl_test's on its stack), and `range` does not outlive it.
-    let range = HmemRange {
-        // SAFETY: The walk passes a resource, never NULL.
-        res: unsafe { NonNull::new_unchecked(res.cast_mut()) },
-        _borrow: PhantomData,
-    };
+    // SAFETY: The walk passes a resource that is live for this call (device.c's under
+    // `hmem_resource_lock`, cxl_test's on its stack), never NULL; it is copied here.
+    let range = HmemRange::copy_of(unsafe { &*res });
     from_result(|| V::visit(&host, target_nid, &range).map(|()| 0))
 }
 
@@ -337,10 +365,21 @@ unsafe extern "C" fn visit_range<V: RangeVisitor>(
 /// taken when the work was queued, and puts it on drop.
 pub(crate) struct QueuedHmemPlatform {
     hpdev: NonNull<HmemPlatformDevice>,
-    _reference: ARef<device::Device>,
+    reference: ARef<device::Device>,
 }
 
 impl QueuedHmemPlatform {
+    /// The device, which the reference keeps.
+    pub(crate) fn device(&self) -> &device::Device {
+        &self.reference
+    }
+
+    /// The device's id (see [`HmemPlatform::id`]).
+    pub(crate) fn id(&self) -> c_int {
+        // SAFETY: The reference keeps the device live; `id` is set before registration.
+        unsafe { (*self.hpdev.as_ptr()).pdev.id }
+    }
+
     /// `guard(device)(dev)`: take the device lock.
     pub(crate) fn lock(&self) -> LockedHmemPlatform<'_> {
         // SAFETY: The device's `mutex` is initialised (device_initialize()), and live while
@@ -394,8 +433,5 @@ unsafe extern "C" fn run_deferred_work(work: *mut bindings::work_struct) {
     let reference = unsafe {
         ARef::from_raw(NonNull::new_unchecked(&raw mut (*hpdev.as_ptr()).pdev.dev).cast())
     };
-    crate::hmem_platform::decide_after_cxl_probe(QueuedHmemPlatform {
-        hpdev,
-        _reference: reference,
-    });
+    crate::hmem_platform::decide_after_cxl_probe(QueuedHmemPlatform { hpdev, reference });
 }

@@ -79,11 +79,7 @@ impl NewPlatformDevice {
     }
 
     /// `platform_device_add_data()` of the range's `memregion_info`.
-    pub(crate) fn add_memregion_info(
-        &mut self,
-        target_node: c_int,
-        range: &HmemRange<'_>,
-    ) -> Result {
+    pub(crate) fn add_memregion_info(&mut self, target_node: c_int, range: &HmemRange) -> Result {
         let info = range.memregion_info(target_node);
         // SAFETY: Not added yet; the device copies `info`.
         let rc = unsafe {

@@ -7,7 +7,7 @@ LAB_OUT=/lab/out
 LAB_SLOT_MIB=64
 
 # Debian's busybox shell runs its own applets before PATH, so a bare "modprobe" would be
-# busybox's applet, not the kmod that request_module() runs. Stages and mdev get kmod's.
+# busybox's applet, not the kmod that request_module() runs. Stages get kmod's.
 modprobe() { /sbin/modprobe "$@"; }
 rmmod() { /sbin/rmmod "$@"; }
 insmod() { /sbin/insmod "$@"; }
@@ -33,16 +33,19 @@ lab_disk() {
 
 # Load drivers for the devices present at boot, as udev's coldplug pass does; one modprobe
 # for all aliases, because each modprobe start costs a fraction of a second under TCG.
-# Devices added later get their driver through the hotplug helper, set in lab_main.
+# Devices added later get their driver from lab-uevent, started in lab_main. The modaliases
+# are those of bus devices, class devices (input) and the CPUs, read by glob: a find over
+# /sys/devices costs seconds under TCG.
 lab_coldplug() {
 	# Aliases without a module fail, as under udev; that is not an error of the stage.
 	# shellcheck disable=SC2046
-	modprobe -a -b -q $(find /sys/devices -name modalias -exec cat {} + 2>/dev/null | sort -u) || :
+	modprobe -a -b -q $(cat /sys/bus/*/devices/*/modalias /sys/class/*/*/modalias \
+		/sys/devices/system/cpu/modalias 2>/dev/null | sort -u) || :
 }
 
 # True while a module load started by autoload is still running.
 lab_loading_modules() {
-	pidof modprobe kmod mdev >/dev/null
+	pidof modprobe kmod >/dev/null
 }
 
 # Module names and states of /proc/modules, read with shell builtins: every fork costs
@@ -53,15 +56,24 @@ lab_module_states() {
 	echo "$states"
 }
 
-# Wait until module autoload is quiet: no modprobe running and /proc/modules unchanged
-# for one second, polled every quarter second (bounded by $1 seconds, default 60).
+# Whether lab-uevent, if it runs, has handled every uevent the kernel has sent so far.
+lab_uevents_read() {
+	read -r pid 2>/dev/null <"$LAB_UEVENT_PID" && kill -0 "$pid" 2>/dev/null || return 0
+	read -r sent </sys/kernel/uevent_seqnum
+	read -r got <"$LAB_UEVENT_SEQNUM" || return 1
+	[ "$got" -ge "$sent" ]
+}
+
+# Wait until module autoload is quiet: no uevent left unread, no modprobe running and
+# /proc/modules unchanged for one second, polled every quarter second (bounded by $1
+# seconds, default 60).
 lab_settle() {
 	polls=$((${1:-60} * 4))
 	last=
 	stable=0
 	while [ "$polls" -gt 0 ]; do
 		now=$(lab_module_states)
-		if [ "$now" = "$last" ] && ! lab_loading_modules; then
+		if [ "$now" = "$last" ] && lab_uevents_read && ! lab_loading_modules; then
 			stable=$((stable + 1))
 			[ "$stable" -ge 4 ] && return 0
 		else
@@ -230,7 +242,7 @@ lab_collect() {
 	cat /proc/iomem >"$o/proc-iomem.txt"
 	cat /proc/modules >"$o/proc-modules.txt"
 	# Which dax_hmem ran: the host tells C from Rust by the symbol names.
-	awk '$4 == "[dax_hmem]" { print $3 }' /proc/kallsyms >"$o/dax_hmem-symbols.txt"
+	grep -F '[dax_hmem]' /proc/kallsyms >"$o/dax_hmem-symbols.txt" || :
 	cat /proc/cmdline >"$o/cmdline.txt"
 	# Memdevs, decoders and regions; not "cxl list -v", which takes seconds on cxl_test.
 	cxl list -MDR >"$o/cxl-list.json" 2>"$o/cxl-list.err"
@@ -246,6 +258,9 @@ lab_collect() {
 	for d in /sys/bus/platform/devices/hmem*; do
 		[ -e "$d" ] && p=$(readlink -f "$d") && echo "${p#/sys/devices}"
 	done >"$o/hmem-devices.txt"
+	# The Rust module's disposition report (the C driver has none).
+	report=/sys/kernel/debug/dax_hmem/disposition
+	if [ -e "$report" ]; then cat "$report" >"$o/disposition.txt"; fi
 	lab_log "collected; kmemleak scan"
 	if [ -w /sys/kernel/debug/kmemleak ]; then
 		# Twice: a scan reports only objects whose contents it had already checksummed
@@ -274,22 +289,29 @@ lab_disks_ready() {
 	lab_disk labin >/dev/null && lab_disk labout >/dev/null
 }
 
-# Start module autoload for devices added from now on, as udev does. The lab's kernel runs a
-# hotplug helper; Debian's has no CONFIG_UEVENT_HELPER, so listen on the uevent netlink socket.
+# Start module autoload for devices added from now on, as udev does: lab-uevent listens on the
+# uevent netlink socket (the same on the lab's kernel and on Debian's, which has no
+# CONFIG_UEVENT_HELPER) and runs modprobe for each new MODALIAS.
+LAB_UEVENT_PID=/run/lab-uevent.pid
+LAB_UEVENT_SEQNUM=/run/lab-uevent.seqnum
 lab_start_hotplug() {
-	if [ -e /proc/sys/kernel/hotplug ]; then
-		echo /sbin/mdev >/proc/sys/kernel/hotplug
-	else
-		uevent /sbin/mdev >/dev/null 2>/dev/console &
-		# Coldplug only once it listens, or uevents in between are lost.
-		LAB_WAIT=10 lab_wait lab_uevent_listening
-	fi
+	rm -f "$LAB_UEVENT_PID"
+	lab-uevent "$LAB_UEVENT_PID" "$LAB_UEVENT_SEQNUM" </dev/null >/dev/null 2>/dev/console &
+	# Coldplug only once it listens, or uevents in between are lost.
+	LAB_WAIT=10 lab_wait test -s "$LAB_UEVENT_PID"
 }
 
-# True once a process listens for uevents: a NETLINK_KOBJECT_UEVENT (15) socket with a port
-# id, in /proc/net/netlink ("sk Eth Pid ..."); the kernel's own have port id 0.
-lab_uevent_listening() {
-	awk '$2 == 15 && $3 != 0 { found = 1 } END { exit !found }' /proc/net/netlink
+# Stop module autoload: from now on, only stages and request_module() load modules.
+# Then wait for lab-uevent to be gone and for every modprobe to end, its own among them.
+lab_stop_hotplug() {
+	read -r pid 2>/dev/null <"$LAB_UEVENT_PID" || return 0
+	kill "$pid" 2>/dev/null
+	rm -f "$LAB_UEVENT_PID"
+	LAB_WAIT=60 lab_wait lab_hotplug_gone
+}
+
+lab_hotplug_gone() {
+	! pidof lab-uevent modprobe kmod >/dev/null
 }
 
 lab_main() {
@@ -317,6 +339,7 @@ lab_main() {
 	echo $? >"$LAB_OUT/steps.rc"
 	lab_log "stage $LAB_STAGE: steps done"
 	lab_settle
+	lab_log "stage $LAB_STAGE: settled"
 	lab_finish_stage
 	if [ -e "$LAB_OUT/wedged" ]; then
 		# poweroff would wait in device_shutdown() for a device lock that the hung task

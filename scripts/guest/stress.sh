@@ -87,7 +87,7 @@ st_cxl_dax_settled() {
 # dax_kmem: its hot-add under an hmem probe would put thousands of memory-hotplug
 # allocations in the sweep, and those failure paths are kmem's, not dax_hmem's.
 st_prepare() {
-	echo >/proc/sys/kernel/hotplug
+	lab_stop_hotplug
 	modprobe -a cxl_acpi cxl_port cxl_pci cxl_mem
 	# shellcheck disable=SC2046
 	modprobe -a $(modprobe --show-depends dax_hmem | awk '$1 == "insmod" { print $2 }' | sed '$d' |
@@ -373,10 +373,10 @@ st_loops() {
 }
 
 # Load-order fuzzing: load the modules one at a time in the order given, each settled, with
-# no autoload (the kernel's hotplug helper is off), then record the owners:
+# no autoload (lab_stop_hotplug), then record the owners:
 # "order ORDER owners".
 st_order() {
-	echo >/proc/sys/kernel/hotplug
+	lab_stop_hotplug
 	st_mark "order $*"
 	for m in "$@"; do
 		modprobe "$m" || st_record note order "modprobe $m failed"

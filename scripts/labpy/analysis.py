@@ -7,7 +7,7 @@ guest before it writes anything.
 
 import re
 
-from .scenario import DECISIONS
+from .scenario import CXL_TEST_PIECE, DECISIONS
 
 # A guest run fails on any of these (dmesg and console log).
 FAULT_PATTERNS = [
@@ -59,13 +59,17 @@ def cxl_windows(iomem):
 
 def soft_reserved_ranges(dmesg, iomem, scenario):
     """Inclusive (start, end) ranges, in address order: e820 Soft Reserved entries the kernel
-    reported, plus the ranges cxl_test mocks (first half of CXL Window 0)."""
+    reported, plus the ranges cxl_test mocks (the first half of CXL Window 0, or its pieces)."""
     ranges = {(int(a, 16), int(b, 16)) for a, b in _SR_LINE.findall(dmesg)}
-    if any(sr.kind == "cxl_test" for sr in scenario.soft_reserved):
-        window = cxl_windows(iomem).get(0)
-        if window:
-            start, end = window
-            ranges.add((start, start + (end - start + 1) // 2 - 1))
+    window = cxl_windows(iomem).get(0)
+    for sr in scenario.soft_reserved:
+        if sr.kind != "cxl_test" or not window:
+            continue
+        if sr.pieces:
+            piece = CXL_TEST_PIECE
+            ranges.update((window[0] + i * piece, window[0] + (i + 1) * piece - 1) for i in range(sr.pieces))
+        else:
+            ranges.add((window[0], window[0] + (window[1] - window[0] + 1) // 2 - 1))
     return sorted(ranges)
 
 
@@ -96,9 +100,11 @@ def dax_regions(tsv):
 
 def owner(sr, regions):
     """Who owns Soft Reserved range sr: hmem (a dax region exactly over it, under hmem.N),
-    cxl (a dax region under a CXL region containing it), none, or 'conflict: ...'."""
+    cxl (a dax region under a CXL region containing it), none, or 'conflict: ...'. A range
+    that dax regions tile piece by piece (dax_hmem split=1) is owned by each piece's owner in
+    address order, joined by '+' ("hmem+cxl+hmem"), with "none" for a gap."""
     start, end = sr
-    overlapping = [r for r in regions if r[2] <= end and r[3] >= start]
+    overlapping = sorted((r for r in regions if r[2] <= end and r[3] >= start), key=lambda r: r[2])
     kinds = sorted({r[0] for r in overlapping})
     if not overlapping:
         return "none"
@@ -106,7 +112,21 @@ def owner(sr, regions):
         return "hmem"
     if kinds == ["cxl"] and any(r[2] <= start and r[3] >= end for r in overlapping):
         return "cxl"
-    return "conflict: " + ", ".join(f"{r[0]} {r[2]:#x}-{r[3]:#x}" for r in overlapping)
+    conflict = "conflict: " + ", ".join(f"{r[0]} {r[2]:#x}-{r[3]:#x}" for r in overlapping)
+    pieces, at = [], start
+    for kind, _, a, b in overlapping:
+        # A CXL region may run on past either end of the range (containment is CXL's test);
+        # an hmem region lies within it; none overlaps another.
+        overlaps = a < at and not (kind == "cxl" and at == start)
+        if overlaps or (kind == "hmem" and b > end) or kind == "other":
+            return conflict
+        if a > at:
+            pieces.append("none")
+        pieces.append(kind)
+        at = b + 1
+    if at <= end:
+        pieces.append("none")
+    return "+".join(pieces)
 
 
 def loaded_modules(proc_modules):
@@ -120,20 +140,21 @@ def loaded_modules(proc_modules):
 
 
 def dax_hmem_implementation(symbols):
-    """Which dax_hmem was loaded, from its symbol names in /proc/kallsyms: "rust" when it has
-    Rust-mangled (_R...) symbols, "c" when it has symbols and none of them is, None when the
-    module was not loaded."""
-    names = symbols.split()
+    """Which dax_hmem was loaded, from its lines of /proc/kallsyms ("ADDRESS TYPE NAME
+    [dax_hmem]"): "rust" when it has Rust-mangled (_R...) symbols, "c" when it has symbols and
+    none of them is, None when the module was not loaded."""
+    names = [fields[2] for fields in map(str.split, symbols.splitlines()) if len(fields) >= 3]
     if not names:
         return None
     return "rust" if any(n.startswith("_R") for n in names) else "c"
 
 
 def kmem_over(sr, iomem):
-    """True when kmem added the range as memory: a "System RAM (kmem)" resource over it."""
+    """True when kmem added all of the range as memory: "System RAM (kmem)" resources over
+    every byte of it (one, or one per piece of a split range)."""
     start, end = sr
-    return any(name == "System RAM (kmem)" and a <= start and b >= end
-               for a, b, name, _ in iomem_entries(iomem))
+    added = _merged([(a, b) for a, b, name, _ in iomem_entries(iomem) if name == "System RAM (kmem)"])
+    return any(a <= start and b >= end for a, b in added)
 
 
 def _merged(intervals):
@@ -171,6 +192,65 @@ def bytes_lost(sr, spans):
     start, end = sr
     covered = sum(max(0, min(end, b) - max(start, a) + 1) for a, b in spans)
     return end - start + 1 - covered
+
+
+_REPORT_LINE = re.compile(
+    r"^(hmem_platform\.\d+) \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] (\S+) (\S+) (\S+)$")
+
+
+def disposition_report(text):
+    """The Rust module's disposition report (debugfs dax_hmem/disposition): ([{host, start,
+    end, decision, reason, owner}], complete). Lines it cannot parse are returned as
+    {"bad": line}."""
+    lines, complete = [], True
+    for line in text.splitlines():
+        if line.startswith("#"):
+            complete = complete and not line.startswith("# incomplete")
+            continue
+        m = _REPORT_LINE.match(line)
+        if not m:
+            lines.append({"bad": line})
+            continue
+        host, a, b, decision, reason, owner_ = m.groups()
+        lines.append({"host": host, "start": int(a, 16), "end": int(b, 16), "decision": decision,
+                      "reason": reason, "owner": owner_})
+    return lines, complete
+
+
+def disposition_disagreements(report, srs, regions):
+    """Where the disposition report disagrees with sysfs: its lines must tile the Soft
+    Reserved ranges, and each line's owner must be what the dax regions show: hmem.N's dax
+    region exactly over it for an hmem decision, regionN's dax region around it for a cxl
+    one, and no hmem dax region over it otherwise. Returns one message per disagreement."""
+    lines, complete = disposition_report(report)
+    if not complete:
+        return []  # it says so itself; a lost record is not a wrong one
+    out = [f"unparsable line {l['bad']!r}" for l in lines if "bad" in l]
+    lines = [l for l in lines if "bad" not in l]
+    reported = _merged([(l["start"], l["end"]) for l in lines])
+    if reported != _merged(srs):
+        out.append("its ranges " + ", ".join(f"{a:#x}-{b:#x}" for a, b in reported) + " are not the "
+                   "Soft Reserved ranges " + ", ".join(f"{a:#x}-{b:#x}" for a, b in srs))
+    for l in lines:
+        span = f"[{l['start']:#x}-{l['end']:#x}]"
+        over = [r for r in regions if r[2] <= l["end"] and r[3] >= l["start"]]
+        hmem = [r for r in over if r[0] == "hmem"]
+        if l["decision"] == "pending":
+            out.append(f"{span} is still pending")
+        elif l["decision"] == "hmem" and l["owner"] != "-":
+            if not any(r[1].endswith("/" + l["owner"]) and (r[2], r[3]) == (l["start"], l["end"])
+                       for r in hmem):
+                out.append(f"{span}: the report says {l['owner']}, but no dax region of "
+                           f"{l['owner']} is over exactly that range")
+        elif l["decision"] == "cxl" and l["owner"] != "-":
+            if not any(r[0] == "cxl" and re.search(rf"/{l['owner']}/dax_region\d+$", r[1])
+                       and r[2] <= l["start"] and r[3] >= l["end"] for r in over):
+                out.append(f"{span}: the report says {l['owner']}, but no dax region of "
+                           f"{l['owner']} contains it")
+        elif hmem:
+            out.append(f"{span}: the report says {l['decision']} ({l['reason']}), but an hmem "
+                       f"dax region is over it")
+    return out
 
 
 def iomem_tree_missing(iomem, pattern):
@@ -242,6 +322,8 @@ def evaluate_stage(scenario, files, driver=None):
         if want.kmem is not None and got["kmem"] != want.kmem:
             failures.append(f"{rng}: kmem {'added' if got['kmem'] else 'did not add'} it as System RAM, "
                             f"expected {'added' if want.kmem else 'not added'}")
+        if want.lost is not None and got["lost"] != want.lost:
+            failures.append(f"{rng}: {got['lost']:#x} bytes lost, expected {want.lost:#x}")
     if scenario.expect_dax_regions:
         counts = {kind: sum(r[0] == kind for r in regions) for kind in ("hmem", "cxl", "other")}
         for kind, want in scenario.expect_dax_regions.items():
@@ -251,7 +333,36 @@ def evaluate_stage(scenario, files, driver=None):
         missing = iomem_tree_missing(iomem, scenario.expect_iomem)
         if missing:
             failures.append(f"/proc/iomem lacks the expected nesting at {missing!r}")
+    for text in scenario.expect_log:
+        if text not in dmesg:
+            failures.append(f"the kernel log lacks {text!r}")
+    for text in scenario.reject_log:
+        if text in dmesg:
+            failures.append(f"the kernel log has {text!r}")
+    loaded = dax_hmem_implementation(files.get("dax_hmem-symbols.txt", ""))
+    if loaded == "rust":
+        # The Rust module always has its report, and it must tell what sysfs shows.
+        if "disposition.txt" not in files:
+            failures.append("the Rust dax_hmem is loaded, but debugfs has no dax_hmem/disposition")
+        else:
+            failures += ["disposition report: " + d for d in
+                         disposition_disagreements(files["disposition.txt"], srs, regions)]
     return ranges, failures
+
+
+def last_message(steps_log):
+    """What the failing step printed itself: the last non-trace line (set -x traces start
+    with '+') after the last trace other than the final exit, so that an earlier step's
+    output is never taken for the failure's reason. Cut to 200 characters."""
+    lines = [l.strip() for l in steps_log.splitlines() if l.strip()]
+    while lines and re.match(r"\+ (exit|return)\b", lines[-1]):
+        lines.pop()
+    said = []
+    for line in reversed(lines):
+        if line.startswith("+"):
+            break
+        said.append(line)
+    return said[0][:200] if said else ""
 
 
 def evaluate(scenario, stages, console, driver=None):
@@ -267,7 +378,8 @@ def evaluate(scenario, stages, console, driver=None):
                 failures.append(f"stage {i} {name}: {line}")
         rc = files.get("steps.rc", "").strip()
         if rc not in ("0", "kexec"):
-            failures.append(f"stage {i}: guest steps exited with {rc or 'no status'}")
+            said = last_message(files.get("steps.log", ""))
+            failures.append(f"stage {i}: guest steps exited with {rc or 'no status'}" + (f": {said}" if said else ""))
     for line in faults(console):
         if not any(line in f for f in failures):
             failures.append(f"console: {line}")

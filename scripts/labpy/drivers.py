@@ -18,6 +18,20 @@ def _run(cmd, what):
     return done.stdout.strip()
 
 
+# dax_hmem's module parameters and what each one's kernel setter accepts (param_set_bool,
+# the reload enum, param_set_uint), so that a bad value is one line here, not a guest whose
+# modprobe failed: hmem.c's, then this module's own (Documentation/parameters.rst).
+_BOOL = ("a boolean: 0, 1, y, n, Y, N", r"[01yYnN]")
+PARAMETER_VALUES = {
+    "region_idle": _BOOL,
+    "split": _BOOL,
+    "reload": ("defer or reevaluate", r"defer|reevaluate"),
+    "summary": _BOOL,
+    "deferral_timeout": ("whole seconds", r"\d{1,9}"),
+    "cxl_settle": ("whole seconds", r"\d{1,9}"),
+}
+
+
 class CDriver:
     """The in-tree drivers/dax/hmem/hmem.c (cxl_test: its --wrap build); on the stock kernel,
     Debian's own build of it."""
@@ -46,7 +60,7 @@ class RustDriver:
     # A mutant run is of the Rust module: the guest must have loaded Rust code.
     implementation = "rust"
     options = ()
-    parameters = ("region_idle",)
+    parameters = tuple(PARAMETER_VALUES)
 
     def check_kernel(self, kernel):
         if self.mutant and kernel.flavour != "lab":
@@ -172,13 +186,17 @@ def parse(text):
                                    f"(known: {', '.join(driver.parameters)})")
                 if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
                     raise LabError(f"--driver: {name}:{option} needs a value of letters, digits, _ . -")
+                kind, pattern = PARAMETER_VALUES[option]
+                if not re.fullmatch(pattern, value):
+                    raise LabError(f"--driver: {name}:{option}={value}: the module would refuse it "
+                                   f"and not load ({option} takes {kind})")
             if len({o for o, _ in options}) != len(options):
                 raise LabError(f"--driver: {name} sets a parameter twice")
             driver = WithOptions(driver, options)
         chosen.append(driver)
     if len({d.name for d in chosen}) != len(chosen):
         raise LabError(f"--driver names a driver twice: {text}")
-    if chosen and chosen[0].options:
+    if len(chosen) > 1 and chosen[0].options:
         raise LabError(f"--driver: the first driver is the reference and runs without options, "
                        f"not {chosen[0].name}")
     return chosen

@@ -1,12 +1,14 @@
 """The parity matrix: each scenario's runs, one per driver, compared with the expectations and
-with each other. Printed as a table, and written as Markdown, JSON and an HTML page that shows
-the /proc/iomem trees side by side."""
+with each other. Printed as a table, and written as Markdown, JSON and an HTML page that shows,
+per scenario, a memory map of the Soft Reserved ranges (memmap_svg) and the /proc/iomem trees
+side by side."""
 
 import difflib
 import html
 import json
+from pathlib import Path
 
-from . import compare
+from . import compare, memmap_svg
 
 
 def matrix(scenarios, runs, drivers):
@@ -74,12 +76,15 @@ def _problems(rows):
             yield row["scenario"], f"differs: {f}"
 
 
-def text(rows, drivers):
-    head = _head(drivers)
-    body = [_cells(r, drivers) for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+def aligned(head, body):
+    """A plain-text table: each column as wide as its widest cell."""
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head)] + [fmt.format(*cells).rstrip() for cells in body]
+    return [fmt.format(*head)] + [fmt.format(*cells).rstrip() for cells in body]
+
+
+def text(rows, drivers):
+    lines = aligned(_head(drivers), [_cells(r, drivers) for r in rows])
     lines += [f"  {s}: {p}" for s, p in _problems(rows)]
     return "\n".join(lines)
 
@@ -118,7 +123,59 @@ table.iomem td { padding: 0 1em; white-space: pre; vertical-align: top; }
 table.iomem tr.differ td { background: #ffd7d7; }
 td.sr { font-weight: bold; color: #0645ad; }
 .pass { color: #176317; } .fail { color: #b00000; }
+figure.memmap { margin: 0.5em 0 1em 0; }
+figure.memmap figcaption { font-size: 13px; color: #444; margin-bottom: 2px; }
 """
+
+
+def _stage_files(run, stage):
+    """(proc-iomem.txt, dax-devices.tsv or None) of a checked stage, from the run directory
+    the runner wrote (the last stage in it, earlier ones in stageN/); /proc/iomem falls back
+    on the compared, normalised copy."""
+    iomem = run.get("aspects", {}).get(stage, {}).get("iomem", "")
+    run_dir = run.get("run_dir")
+    if not run_dir:
+        return iomem, None
+    d = Path(run_dir) / f"stage{stage}"
+    d = d if d.is_dir() else Path(run_dir)
+    try:
+        iomem = (d / "proc-iomem.txt").read_text()
+    except OSError:
+        pass
+    try:
+        return iomem, (d / "dax-devices.tsv").read_text()
+    except OSError:
+        return iomem, None
+
+
+def _lane(driver, run, stage):
+    if run is None:
+        return memmap_svg.Lane(driver, [], note="not run")
+    if stage not in run.get("stages", {}):
+        return memmap_svg.Lane(driver, [], note=f"no result ({run.get('status', '?')})")
+    srs = [(int(r["start"], 16), int(r["end"], 16)) for r in run["stages"][stage]]
+    iomem, tsv = _stage_files(run, stage)
+    if tsv is None:
+        where = run.get("run_dir")
+        return memmap_svg.Lane(driver, srs, iomem, note=f"no dax-devices.tsv in {where}" if where
+                               else "no run directory")
+    return memmap_svg.Lane(driver, srs, iomem, tsv)
+
+
+def memory_maps(row, drivers):
+    """One <figure> with an SVG memory map per checked stage of the scenario: a lane per
+    driver, the first the reference."""
+    stages = sorted({s for run in row["runs"].values() for s in run.get("stages", {})}, key=int) or ["1"]
+    out = []
+    for stage in stages:
+        lanes = [_lane(d, row["runs"].get(d), stage) for d in drivers]
+        caption = (f"stage {stage}: " if len(stages) > 1 else "") + \
+            "who owns each Soft Reserved byte, and what became of it"
+        title = f"{row['scenario']}" + (f", stage {stage}" if len(stages) > 1 else "") + ": memory map"
+        out.append(f"<figure class='memmap' data-scenario='{html.escape(row['scenario'], quote=True)}' "
+                   f"data-stage='{html.escape(stage, quote=True)}'><figcaption>{html.escape(caption)}"
+                   f"</figcaption>{memmap_svg.render(lanes, title)}</figure>")
+    return "\n".join(out)
 
 
 def _sr_marked(line, ranges):
@@ -137,17 +194,23 @@ def html_page(rows, drivers):
              f"<style>{_STYLE}</style></head><body><h1>dax_hmem: /proc/iomem, "
              f"{html.escape(' vs '.join(drivers))}</h1>",
              "<p>Normalised: " + html.escape("; ".join(f"{k}: {v}" for k, v in compare.NORMALISED.items()))
-             + ". Rows in red differ; bold lines overlap a Soft Reserved range.</p><ul>"]
+             + ". Each scenario's map shows, per driver, the owner of every Soft Reserved byte (upper "
+             "bar) and what became of it (lower bar); spans that differ from the first driver are "
+             "outlined. In the /proc/iomem trees, rows in red differ; bold lines overlap a Soft Reserved "
+             "range.</p><ul>"]
     for row in rows:
-        parts.append(f"<li><a href='#{row['scenario']}'>{row['scenario']}</a> "
+        name = html.escape(row["scenario"], quote=True)
+        parts.append(f"<li><a href='#{name}'>{name}</a> "
                      f"<span class='{row['result']}'>{row['result']}</span></li>")
     parts.append("</ul>")
     for row in rows:
-        parts.append(f"<h2 id='{row['scenario']}'>{html.escape(row['scenario'])} "
-                     f"<span class='{row['result']}'>{row['result']}</span></h2>"
+        name = html.escape(row["scenario"], quote=True)
+        parts.append(f"<section class='scenario' data-scenario='{name}'>"
+                     f"<h2 id='{name}'>{name} <span class='{row['result']}'>{row['result']}</span></h2>"
                      f"<p>{html.escape(row['description'])}</p>")
         for p in [p for s, p in _problems([row])]:
             parts.append(f"<p class='fail'>{html.escape(p)}</p>")
+        parts.append(memory_maps(row, drivers))
         left = row["runs"].get(ref, {})
         for other in others:
             right = row["runs"].get(other, {})
@@ -157,12 +220,14 @@ def html_page(rows, drivers):
                 b = right.get("aspects", {}).get(stage, {}).get("iomem", "")
                 ranges = left.get("stages", {}).get(stage, []) or right.get("stages", {}).get(stage, [])
                 title = f"stage {stage}: " if len(stages) > 1 else ""
-                parts.append(f"<table class='iomem'><tr><th>{title}{ref}</th><th>{title}{other}</th></tr>")
+                parts.append(f"<table class='iomem'><tr><th>{html.escape(title + ref)}</th>"
+                             f"<th>{html.escape(title + other)}</th></tr>")
                 for cls, x, y in _tree_rows(a, b):
                     cells = "".join(f"<td class='{'sr' if _sr_marked(v, ranges) else ''}'>{html.escape(v)}</td>"
                                     for v in (x, y))
                     parts.append(f"<tr class='{cls}'>{cells}</tr>")
                 parts.append("</table>")
+        parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

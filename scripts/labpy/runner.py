@@ -11,10 +11,13 @@ from pathlib import Path
 from . import analysis, compare, drivers, guest, paths
 from .errors import LabError, QemuCrashed
 
+# no_timer_check: under TCG on a loaded host, the IO-APIC timer check can miss its ticks and
+# panic the boot ("IO-APIC + timer doesn't work!"), seen with the KASAN kernel.
 BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_state=offline "
-                "log_buf_len=4M dax_hmem.dyndbg=+p")
+                "log_buf_len=4M no_timer_check dax_hmem.dyndbg=+p")
 SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
 DISCOVERY_TIMEOUT = 180
+COMMAND_LINE_SIZE = 2048  # arch/x86/include/asm/setup.h, with its NUL
 
 
 def _qemu_version():
@@ -33,9 +36,20 @@ def parse_windows(text):
     return found
 
 
+def _memsize(n):
+    """n as memparse() reads it, in the largest unit that divides it (0x1000M is 4G)."""
+    for shift, unit in ((30, "G"), (20, "M"), (10, "K")):
+        if n and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return f"{n:#x}"
+
+
 class Lab:
-    def __init__(self, kernel, out_dir, timeout=None):
+    def __init__(self, kernel, out_dir, timeout=None, extra_cmdline=""):
         self.kernel = kernel
+        # Kernel arguments for every boot of this lab, after the kernel's own (make bench:
+        # initcall_debug, for probe and initcall timestamps).
+        self.extra_cmdline = extra_cmdline
         self.out = Path(out_dir)
         self.work = self.out / ".work"
         self.timeout = timeout
@@ -103,8 +117,11 @@ class Lab:
         cache.write_text(json.dumps(found))
         return found
 
-    def memmap_args(self, scenario):
-        args = []
+    def soft_reserved_args(self, scenario):
+        """The kernel arguments that lay the scenario's Soft Reserved ranges: memmap= over
+        windows and addresses, and for cxl_test's mocked range cut in pieces, its
+        hmem_test_ranges= (kmod's modprobe takes module options from the command line)."""
+        args, cxl_test = [], []
         windows = None
         for sr in scenario.soft_reserved:
             if sr.kind == "window":
@@ -115,23 +132,29 @@ class Lab:
                 base = start + sr.offset
                 last = base + sr.size - 1
                 inside = [i for i, (s, n) in windows.items() if s <= last < s + n]
+                if base < 0:
+                    raise LabError(f"scenario {scenario.name}: Soft Reserved starts below address 0")
                 if sr.offset + sr.size > size and not (sr.span and inside):
                     raise LabError(f"scenario {scenario.name}: Soft Reserved exceeds window {sr.window}"
                                    + ("" if sr.span else " (span = true lets it run into the next window)"))
-                args.append(f"memmap={sr.size:#x}%{base:#x}+{SR_TYPE}")
+                args.append(f"{_memsize(sr.size)}%{_memsize(base)}+{SR_TYPE}")
             elif sr.kind == "address":
                 old = "-1" if sr.retype else ""
-                args.append(f"memmap={sr.size:#x}%{sr.address:#x}{old}+{SR_TYPE}")
-        return args
+                args.append(f"{_memsize(sr.size)}%{_memsize(sr.address)}{old}+{SR_TYPE}")
+            elif sr.kind == "cxl_test" and sr.pieces:
+                cxl_test.append(f"cxl_test.hmem_test_ranges={sr.pieces}")
+        # One memmap= with a comma-separated list (arch/x86/kernel/e820.c), in the shortest
+        # units: the 2048-byte command line then holds about 90 ranges.
+        return ([f"memmap={','.join(args)}"] if args else []) + cxl_test
 
     def kernel_cmdline(self):
         """What every boot of this kernel starts its command line with: the lab's, then the
         kernel's own."""
-        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args])
+        return " ".join([BASE_CMDLINE, *self.kernel.cmdline_args, self.extra_cmdline]).strip()
 
     def base_cmdline(self, scenario, driver):
-        """The command line of every stage of the scenario's boot, before memmap= and
-        lab.stage=: the kernel's, the driver's options, then the scenario's."""
+        """The command line of every stage of the scenario's boot, before its Soft Reserved
+        arguments and lab.stage=: the kernel's, the driver's options, then the scenario's."""
         return " ".join([self.kernel_cmdline(), *drivers.cmdline_args(driver), scenario.kernel_args]).strip()
 
     def prepare(self, scenario, driver):
@@ -139,7 +162,7 @@ class Lab:
         in parallel only boot guests. Errors surface again, per run, in run()."""
         try:
             self.initrd(driver, scenario.modules)
-            self.memmap_args(scenario)
+            self.soft_reserved_args(scenario)
         except LabError:
             pass
 
@@ -153,8 +176,8 @@ class Lab:
 
     # -- one run -----------------------------------------------------------------------
 
-    def run(self, scenario, driver):
-        run_dir = self.out / scenario.name / drivers.dir_name(driver)
+    def run(self, scenario, driver, run_dir=None):
+        run_dir = run_dir or self.out / scenario.name / drivers.dir_name(driver)
         try:
             scenario = scenario.for_options(driver.options)
         except LabError as e:
@@ -196,7 +219,11 @@ class Lab:
     def _boot(self, scenario, driver, run_dir, timeout):
         shutil.rmtree(run_dir, ignore_errors=True)
         base = self.base_cmdline(scenario, driver)
-        cmdline = " ".join([base, *self.memmap_args(scenario), "lab.stage=1"])
+        cmdline = " ".join([base, *self.soft_reserved_args(scenario), "lab.stage=1"])
+        if len(cmdline) >= COMMAND_LINE_SIZE:
+            # The kernel would cut it silently, lab.stage= and memmap= entries first.
+            raise LabError(f"scenario {scenario.name}: kernel command line of {len(cmdline)} bytes, "
+                           f"over x86's {COMMAND_LINE_SIZE - 1}")
         initrd = self.initrd(driver, scenario.modules)
         script = f"LAB_AUTOLOAD={int(scenario.autoload)}\n" + "".join(
             f"stage{i}() {{\n:\n{body}\n}}\n" for i, body in enumerate(scenario.stages, 1))

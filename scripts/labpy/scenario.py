@@ -25,12 +25,13 @@ DECISIONS = (
 MODULE_SETS = ("in-tree", "cxl_test")
 
 
-def parse_size(text):
-    """memparse-style size: 0x..., or a number with K/M/G."""
-    m = re.fullmatch(r"(0x[0-9a-fA-F]+|\d+)([KMG]?)", str(text).strip())
-    if not m:
+def parse_size(text, signed=False):
+    """memparse-style size: 0x..., or a number with K/M/G; with signed, a leading - too."""
+    m = re.fullmatch(r"(-?)(0x[0-9a-fA-F]+|\d+)([KMG]?)", str(text).strip())
+    if not m or (m.group(1) and not signed):
         raise LabError(f"bad size {text!r}")
-    return int(m.group(1), 0) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+    size = int(m.group(2), 0) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(3)]
+    return -size if m.group(1) else size
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,13 @@ class Topology:
 class SoftReserved:
     """One Soft Reserved range. kind is one of:
     window: memmap= over window N (learned from the topology) at offset, of size; with
-      span=true it may run on into the next window (S14);
+      span=true it may run on into the next window (S14), or start below the window at a
+      negative offset and run into it (REGION_MIXED);
     address: memmap= at a fixed address; retype=true turns RAM into Soft Reserved;
     region: a stage script lays it over a CXL region it committed (lab_memmap_over_region);
-    cxl_test: mocked by cxl_test hmem_test=1 over the first half of CXL Window 0.
+    cxl_test: mocked by cxl_test hmem_test=1 over the first half of CXL Window 0; with
+      pieces = N, N ranges of 2M from the window's start instead (cxl_test
+      hmem_test_ranges=N on the kernel command line, a lab patch: qemu/patches).
     """
 
     kind: str
@@ -66,13 +70,23 @@ class SoftReserved:
     size: int = 0
     retype: bool = False
     span: bool = False
+    pieces: int = 0
+
+
+# cxl_test's hmem_test_ranges: 2M ranges (dax_hmem's alignment) in the 512M it mocks.
+CXL_TEST_PIECE = 2 << 20
+CXL_TEST_MAX_PIECES = 256
 
 
 @dataclass(frozen=True)
 class Expectation:
+    # hmem, cxl or none; for a range split into pieces (dax_hmem split=1), each piece's
+    # owner in address order, joined by '+' ("hmem+cxl+hmem").
     owner: str
     decisions: tuple
     kmem: bool = None  # None: not checked
+    # Soft Reserved bytes neither in a bound dax device nor added by kmem; None: not checked.
+    lost: int = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,8 @@ class Variant:
     options: frozenset  # of "NAME=VALUE"
     expect: tuple = None
     expect_dax_regions: dict = None
+    expect_log: tuple = None
+    reject_log: tuple = None
 
 
 @dataclass
@@ -106,6 +122,8 @@ class Scenario:
     proves: str = ""
     needs_modules: tuple = ()  # test modules the kernel must have (not every kernel does)
     variants: tuple = ()
+    expect_log: tuple = ()  # texts the kernel log of a checked stage must contain
+    reject_log: tuple = ()  # texts it must not contain
 
     def __post_init__(self):
         self.check_stages = tuple(self.check_stages) or (len(self.stages),)
@@ -128,7 +146,9 @@ class Scenario:
             self, variants=(),
             expect=list(v.expect) if v.expect is not None else self.expect,
             expect_dax_regions=v.expect_dax_regions if v.expect_dax_regions is not None
-            else self.expect_dax_regions)
+            else self.expect_dax_regions,
+            expect_log=v.expect_log if v.expect_log is not None else self.expect_log,
+            reject_log=v.reject_log if v.reject_log is not None else self.reject_log)
 
 
 def _table(path, kind):
@@ -166,32 +186,43 @@ def _soft_reserved(path, entry):
     if len(kinds) != 1:
         raise LabError(f"{path}: soft_reserved entry needs exactly one of window, address, region, cxl_test")
     kind = kinds[0]
-    _check_keys(path, entry, {"window", "offset", "address", "size", "retype", "span", "region", "cxl_test"})
+    _check_keys(path, entry, {"window", "offset", "address", "size", "retype", "span", "region", "cxl_test",
+                              "pieces"})
     sr = SoftReserved(
         kind=kind,
         window=int(entry.get("window", 0)),
-        offset=parse_size(entry.get("offset", 0)),
+        offset=parse_size(entry.get("offset", 0), signed=True),
         address=parse_size(entry.get("address", 0)),
         size=parse_size(entry["size"]) if "size" in entry else 0,
         retype=bool(entry.get("retype", False)),
         span=bool(entry.get("span", False)),
+        pieces=entry.get("pieces", 0),
     )
+    if "pieces" in entry and (kind != "cxl_test" or type(sr.pieces) is not int or sr.pieces < 1
+                              or sr.pieces > CXL_TEST_MAX_PIECES):
+        raise LabError(f"{path}: pieces is for a cxl_test soft_reserved entry, 1 to {CXL_TEST_MAX_PIECES}")
     if kind in ("window", "address") and not sr.size:
         raise LabError(f"{path}: a {kind} soft_reserved entry needs a size")
+    if sr.offset < 0 and not (kind == "window" and sr.span and sr.offset + sr.size > 0):
+        raise LabError(f"{path}: a negative offset is for a window entry with span = true that "
+                       "runs into the window")
     return sr
 
 
 def _expectations(path, entries):
     expect = []
     for e in entries:
-        _check_keys(path, e, {"owner", "decisions", "kmem"})
-        if e.get("owner") not in OWNERS:
-            raise LabError(f"{path}: expect.owner must be one of {', '.join(OWNERS)}")
+        _check_keys(path, e, {"owner", "decisions", "kmem", "lost"})
+        owner = e.get("owner")
+        if not isinstance(owner, str) or not all(o in OWNERS for o in owner.split("+")):
+            raise LabError(f"{path}: expect.owner must be one of {', '.join(OWNERS)}, or those of "
+                           "a split range's pieces joined by '+'")
         for d in e.get("decisions", []):
             if d not in DECISIONS:
                 raise LabError(f"{path}: unknown decision line {d!r}")
+        lost = parse_size(e["lost"]) if "lost" in e else None
         expect.append(Expectation(e["owner"], tuple(e.get("decisions", [])),
-                                  bool(e["kmem"]) if "kmem" in e else None))
+                                  bool(e["kmem"]) if "kmem" in e else None, lost))
     return expect
 
 
@@ -202,10 +233,16 @@ def _dax_region_counts(path, counts):
     return dict(counts)
 
 
+def _log_texts(path, texts, key="expect_log"):
+    if not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts):
+        raise LabError(f"{path}: {key} is a list of texts of the kernel log")
+    return tuple(texts)
+
+
 def _variants(path, entries):
     out = []
     for v in entries:
-        _check_keys(path, v, {"options", "expect", "expect_dax_regions"})
+        _check_keys(path, v, {"options", "expect", "expect_dax_regions", "expect_log", "reject_log"})
         options = v.get("options", "")
         words = options.split(",") if isinstance(options, str) and options else []
         if not words or not all(re.fullmatch(r"[a-z_]+=[A-Za-z0-9_.-]+", w) for w in words):
@@ -215,12 +252,14 @@ def _variants(path, entries):
         if unknown:
             raise LabError(f"{path}: variant names no parameter of dax_hmem: {', '.join(unknown)} "
                            f"(known: {', '.join(all_parameters())})")
-        if "expect" not in v and "expect_dax_regions" not in v:
+        if not {"expect", "expect_dax_regions", "expect_log", "reject_log"} & set(v):
             raise LabError(f"{path}: variant {options} expects nothing of its own")
         out.append(Variant(frozenset(words),
                            tuple(_expectations(path, v["expect"])) if "expect" in v else None,
                            _dax_region_counts(path, v["expect_dax_regions"])
-                           if "expect_dax_regions" in v else None))
+                           if "expect_dax_regions" in v else None,
+                           _log_texts(path, v["expect_log"]) if "expect_log" in v else None,
+                           _log_texts(path, v["reject_log"], "reject_log") if "reject_log" in v else None))
     if len({v.options for v in out}) != len(out):
         raise LabError(f"{path}: two variants have the same options")
     return tuple(out)
@@ -234,7 +273,8 @@ def load_scenario(name, directory=None, topologies=None):
     stage_keys = sorted((k for k in t if re.fullmatch(r"stage\d+", k)), key=lambda k: int(k[5:]))
     _check_keys(path, t, {"description", "proves", "topology", "modules", "kernel_args", "timeout",
                           "soft_reserved", "autoload", "expect", "expect_dax_regions", "expect_iomem",
-                          "check_stages", "tags", "module_users", "needs_modules", "variant", *stage_keys})
+                          "check_stages", "tags", "module_users", "needs_modules", "variant", "expect_log", "reject_log",
+                          *stage_keys})
     if stage_keys and stage_keys != [f"stage{i}" for i in range(1, len(stage_keys) + 1)]:
         raise LabError(f"{path}: stages must be stage1, stage2, ... without gaps")
     modules = t.get("modules", "in-tree")
@@ -278,6 +318,8 @@ def load_scenario(name, directory=None, topologies=None):
         proves=t.get("proves", ""),
         needs_modules=tuple(needs_modules),
         variants=_variants(path, t.get("variant", [])),
+        expect_log=_log_texts(path, t.get("expect_log", [])),
+        reject_log=_log_texts(path, t.get("reject_log", []), "reject_log"),
     )
 
 

@@ -1,6 +1,7 @@
 """The analysis must fail runs that miss their expectation: every check here has a wrong
 input that it rejects."""
 
+from dataclasses import replace
 import sys
 import unittest
 from pathlib import Path
@@ -124,6 +125,16 @@ class Outcomes(unittest.TestCase):
         s = scenario(kind="cxl_test")
         self.assertEqual(analysis.soft_reserved_ranges("", iomem, s), [(0x1000000000, 0x101FFFFFFF)])
 
+    def test_cxl_test_pieces_are_2m_ranges_from_window_0s_start(self):
+        iomem = "1000000000-103fffffff : CXL Window 0\n"
+        s = replace(scenario(kind="cxl_test"), soft_reserved=[SoftReserved("cxl_test", pieces=256)])
+        ranges = analysis.soft_reserved_ranges("", iomem, s)
+        self.assertEqual(len(ranges), 256)
+        self.assertEqual((ranges[0][0], ranges[-1][1]), (0x1000000000, 0x101FFFFFFF))
+        self.assertTrue(all(b - a + 1 == 2 << 20 for a, b in ranges))
+        self.assertTrue(all(n[0] == p[1] + 1 for p, n in zip(ranges, ranges[1:])))
+        s = replace(s, soft_reserved=[SoftReserved("cxl_test", pieces=3)])
+        self.assertEqual(analysis.soft_reserved_ranges("", iomem, s)[-1], (0x1000400000, 0x10005FFFFF))
 
 IOMEM_CXL = """110000000-20fffffff : CXL Window 0
   110000000-11fffffff : region0
@@ -232,8 +243,12 @@ if __name__ == "__main__":
 PROC_MODULES = ("dax_cxl 12288 0 - Live 0xffffffffc0250000\n"
                 "dax_hmem 16384 1 dax_cxl, Live 0xffffffffc023d000 (O)\n"
                 "dax 45056 3 device_dax,kmem,dax_hmem, Live 0xffffffffc0239000\n")
-RUST_SYMBOLS = "dax_hmem_flush_work\n_RNvNtCs1_13dax_hmem_main3ffi11region_idle\n__this_module\n"
-C_SYMBOLS = "dax_hmem_flush_work\nhmem_register_device\n__this_module\n"
+RUST_SYMBOLS = ("ffffffffc0200000 T dax_hmem_flush_work\t[dax_hmem]\n"
+                "ffffffffc0200100 t _RNvNtCs1_13dax_hmem_main3ffi11region_idle\t[dax_hmem]\n"
+                "ffffffffc0203000 d __this_module\t[dax_hmem]\n")
+C_SYMBOLS = ("ffffffffc0200000 T dax_hmem_flush_work\t[dax_hmem]\n"
+             "ffffffffc0200100 t hmem_register_device\t[dax_hmem]\n"
+             "ffffffffc0203000 d __this_module\t[dax_hmem]\n")
 
 
 def good_stage(**extra):
@@ -265,9 +280,15 @@ class Modules(unittest.TestCase):
         self.assertEqual(failures, ["module dax_hmem is not loaded"])
 
 
+REPORT_HEAD = "# host range decision reason owner\n"
+REPORT_HMEM = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] hmem not-contained hmem.1\n"
+
+
 class Implementation(unittest.TestCase):
     def run_as(self, driver, symbols):
-        return evaluate(scenario(), good_stage(**{"dax_hmem-symbols.txt": symbols}), driver=driver)[1]
+        report = {"disposition.txt": REPORT_HEAD + REPORT_HMEM} if symbols == RUST_SYMBOLS else {}
+        return evaluate(scenario(), good_stage(**{"dax_hmem-symbols.txt": symbols}, **report),
+                        driver=driver)[1]
 
     def test_symbols_tell_rust_from_c(self):
         self.assertEqual(analysis.dax_hmem_implementation(RUST_SYMBOLS), "rust")
@@ -284,3 +305,85 @@ class Implementation(unittest.TestCase):
 
     def test_a_run_without_dax_hmem_fails(self):
         self.assertEqual(self.run_as("rust", ""), ["driver=rust, but the guest ran no dax_hmem"])
+
+
+SR = [(0x110000000, 0x11fffffff)]
+HMEM_REGION = ("hmem", "/platform/hmem_platform.0/hmem.1", 0x110000000, 0x11fffffff)
+CXL_REGION = ("cxl", "/platform/ACPI0017:00/root0/decoder0.0/region0/dax_region0", 0x110000000, 0x11fffffff)
+
+
+class DispositionReport(unittest.TestCase):
+    def check(self, report, regions, srs=SR):
+        return analysis.disposition_disagreements(REPORT_HEAD + report, srs, regions)
+
+    def test_an_agreeing_report_passes(self):
+        self.assertEqual(self.check(REPORT_HMEM, [HMEM_REGION]), [])
+        cxl = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] cxl contained-by-region0 region0\n"
+        self.assertEqual(self.check(cxl, [CXL_REGION]), [])
+        left = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] left-to-cxl reload -\n"
+        self.assertEqual(self.check(left, []), [])
+
+    def test_an_owner_sysfs_does_not_show_fails(self):
+        self.assertTrue(self.check(REPORT_HMEM, []))
+        self.assertTrue(self.check(REPORT_HMEM, [("hmem", "/platform/hmem_platform.0/hmem.2",
+                                                   0x110000000, 0x11fffffff)]))
+        cxl = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] cxl contained-by-region1 region1\n"
+        self.assertTrue(self.check(cxl, [CXL_REGION]))
+
+    def test_a_range_left_alone_that_hmem_owns_fails(self):
+        left = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] left-to-cxl reload -\n"
+        self.assertTrue(self.check(left, [HMEM_REGION]))
+
+    def test_missing_extra_and_pending_ranges_fail(self):
+        self.assertTrue(self.check("", [HMEM_REGION]))
+        self.assertTrue(self.check(REPORT_HMEM, [HMEM_REGION], srs=SR + [(0x120000000, 0x12fffffff)]))
+        pending = "hmem_platform.0 [mem 0x0000000110000000-0x000000011fffffff] pending await-cxl-probe -\n"
+        self.assertTrue(self.check(pending, []))
+        self.assertTrue(self.check("garbage\n" + REPORT_HMEM, [HMEM_REGION]))
+
+    def test_pieces_tile_a_split_range(self):
+        pieces = ("hmem_platform.0 [mem 0x0000000110000000-0x0000000117ffffff] hmem not-in-cxl-window hmem.1\n"
+                  "hmem_platform.0 [mem 0x0000000118000000-0x000000011fffffff] hmem not-contained hmem.2\n")
+        regions = [("hmem", "/platform/hmem_platform.0/hmem.1", 0x110000000, 0x117ffffff),
+                   ("hmem", "/platform/hmem_platform.0/hmem.2", 0x118000000, 0x11fffffff)]
+        self.assertEqual(self.check(pieces, regions), [])
+        self.assertEqual(analysis.owner(SR[0], regions), "hmem+hmem")
+
+    def test_an_incomplete_report_is_not_checked(self):
+        self.assertEqual(self.check("# incomplete: a record was lost for lack of memory\n", []), [])
+
+    def test_the_rust_module_must_have_a_report(self):
+        _, failures = evaluate(scenario(), good_stage(**{"dax_hmem-symbols.txt": RUST_SYMBOLS}), driver="rust")
+        self.assertTrue(any("no dax_hmem/disposition" in f for f in failures))
+
+
+class SplitOwners(unittest.TestCase):
+    def test_pieces_in_address_order_with_gaps(self):
+        sr = (0x100, 0x4ff)
+        regions = [("cxl", "/r/region0/dax_region0", 0x200, 0x2ff), ("hmem", "/h/hmem.1", 0x100, 0x1ff),
+                   ("hmem", "/h/hmem.2", 0x400, 0x4ff)]
+        self.assertEqual(analysis.owner(sr, regions), "hmem+cxl+none+hmem")
+
+    def test_overlapping_regions_are_a_conflict(self):
+        sr = (0x100, 0x4ff)
+        regions = [("hmem", "/h/hmem.1", 0x100, 0x4ff), ("cxl", "/r/region0/dax_region0", 0x200, 0x2ff)]
+        self.assertTrue(analysis.owner(sr, regions).startswith("conflict"))
+
+    def test_kmem_over_pieces_covers_the_range(self):
+        iomem = ("100-1ff : dax1.0\n  100-1ff : System RAM (kmem)\n"
+                 "200-2ff : dax2.0\n  200-2ff : System RAM (kmem)\n")
+        self.assertTrue(analysis.kmem_over((0x100, 0x2ff), iomem))
+        self.assertFalse(analysis.kmem_over((0x100, 0x3ff), iomem))
+
+
+class StepsMessage(unittest.TestCase):
+    def test_last_line_the_steps_printed(self):
+        log = "+ echo x\npremise not met: the holder ended\n+ exit 1\n"
+        self.assertEqual(analysis.last_message(log), "premise not met: the holder ended")
+
+    def test_not_an_earlier_steps_output(self):
+        log = "+ echo x\nsh: write error: busy\n+ grep -q busy /tmp/err\n"
+        self.assertEqual(analysis.last_message(log), "")
+
+    def test_only_traces(self):
+        self.assertEqual(analysis.last_message("+ false\n"), "")

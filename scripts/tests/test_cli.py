@@ -1,7 +1,9 @@
 """Bad input gets one clear line and a non-zero exit."""
 
 import os
+import re
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -29,7 +31,7 @@ class Arguments(unittest.TestCase):
 
     def test_driver_options(self):
         for spec, line in (
-                ("rust:nosuch=1", "error: driver rust has no parameter 'nosuch' (known: region_idle)"),
+                ("rust:nosuch=1", "error: driver rust has no parameter 'nosuch' (known: region_idle, split, reload, summary, deferral_timeout, cxl_settle)"),
                 ("rust,region_idle=1", "error: --driver: option 'region_idle=1' follows no DRIVER:NAME=VALUE"),
                 ("rust:region_idle=1,region_idle=0", "error: --driver: rust sets a parameter twice"),
                 ("rust:region_idle=a b", "error: --driver: rust:region_idle needs a value of letters, digits, _ . -"),
@@ -38,6 +40,14 @@ class Arguments(unittest.TestCase):
             rc, _, err = run([LAB, "run", "--driver", spec, "a-uncommitted"])
             self.assertEqual(rc, 2, spec)
             self.assertEqual(err, [line])
+
+    def test_driver_parameters_are_the_modules(self):
+        # --driver checks options against the lab's list; the module declares them in its C glue.
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from labpy.drivers import PARAMETER_VALUES
+        glue = (ROOT / "rust" / "dax_hmem_glue.c").read_text()
+        declared = re.findall(r"^module_param(?:_named|_cb)?\((\w+),", glue, re.M)
+        self.assertEqual(declared, list(PARAMETER_VALUES))
 
     def test_unknown_mutant(self):
         rc, _, err = run([LAB, "run", "--driver", "c,mutant:nope", "a-uncommitted"])

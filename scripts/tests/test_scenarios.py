@@ -45,6 +45,63 @@ class Committed(unittest.TestCase):
         self.assertIn("await CXL initial probe", decisions)
 
 
+class SeedTrees(unittest.TestCase):
+    """The x-seed-* scenarios reproduce the /proc/iomem trees the seed threads publish."""
+
+    SEEDS = ("S2", "S3", "S6", "S14", "S15", "S18[2]", "S18[3]", "S20")
+
+    def seed_scenarios(self):
+        names = [n for n in scenario.scenario_names() if n.startswith("x-seed-")]
+        self.assertTrue(names)
+        return [scenario.load_scenario(n) for n in names]
+
+    def test_each_names_its_source_and_expects_a_tree_without_soft_reserved(self):
+        for s in self.seed_scenarios():
+            self.assertRegex(s.description, r"^Seeds? S\d+", s.name)
+            self.assertRegex(s.description, r"seed-analysis\.md \d+-\d+|seeds/00\d lines \d+", s.name)
+            self.assertTrue(s.expect_iomem.strip(), s.name)
+            # 7.0 and later never publish "Soft Reserved" in /proc/iomem (O8).
+            self.assertNotIn("Soft Reserved", s.expect_iomem, s.name)
+
+    def test_patterns_are_well_formed_nestings(self):
+        """Each pattern line is at most one level below the one before it, so the pattern
+        matches the tree it draws."""
+        from labpy import analysis
+        for s in self.seed_scenarios():
+            lines, depth, address = [], -1, 0x100000000
+            for line in (l for l in s.expect_iomem.splitlines() if l.strip()):
+                indent = len(line) - len(line.lstrip(" "))
+                self.assertEqual(indent % 2, 0, (s.name, line))
+                self.assertLessEqual(indent // 2, depth + 1, (s.name, line))
+                depth = indent // 2
+                lines.append(f"{' ' * indent}{address:08x}-{address + 0xfff:08x} : {line.strip()}")
+                address += 0x1000
+            self.assertIsNone(analysis.iomem_tree_missing("\n".join(lines), s.expect_iomem), s.name)
+
+    def test_every_seed_tree_is_reproduced_or_explained(self):
+        doc = (scenario.paths.ROOT / "Documentation" / "scenarios.rst").read_text()
+        section = doc.split("\nSeed trees\n==========\n", 1)
+        self.assertEqual(len(section), 2, "scenarios.rst lacks the Seed trees section")
+        section = section[1].split("\nAdding a scenario\n", 1)[0]
+        for seed in self.SEEDS:
+            self.assertIn(seed, section)
+        for s in self.seed_scenarios():
+            self.assertIn(f"``{s.name}``", section)
+
+    def test_s20_lays_the_seeds_memmap_form_over_ram_at_4g(self):
+        s = scenario.load_scenario("x-seed-s20-memmap-no-cxl")
+        self.assertFalse(s.topology.cxl)
+        self.assertIn("3G", s.topology.qemu_args())
+        sr, = s.soft_reserved
+        self.assertEqual((sr.kind, sr.address, sr.size, sr.retype), ("address", 1 << 32, 1 << 30, False))
+
+    def test_s14_lays_one_range_over_exactly_both_windows(self):
+        s = scenario.load_scenario("x-seed-s14-sr-spans-two-windows")
+        sr, = s.soft_reserved
+        self.assertEqual((sr.kind, sr.window, sr.offset, sr.size, sr.span), ("window", 0, 0, 8 << 30, True))
+        self.assertIn("cxl-fmw.1.size=4G", s.topology.qemu_args()[1])
+
+
 class Malformed(unittest.TestCase):
     def load(self, text):
         with tempfile.TemporaryDirectory() as d:
@@ -70,6 +127,12 @@ class Malformed(unittest.TestCase):
     def test_unknown_key(self):
         with self.assertRaisesRegex(LabError, "unknown key"):
             self.load('topology = "no-cxl"\ntimout = 3\n[[expect]]\nowner = "hmem"\n')
+
+    def test_bad_cxl_test_pieces(self):
+        for entry in ('cxl_test = true\npieces = 257', 'cxl_test = true\npieces = true', 'cxl_test = true\npieces = 0',
+                      'cxl_test = true\npieces = "4"', 'window = 0\nsize = "2M"\npieces = 2'):
+            with self.subTest(entry=entry), self.assertRaisesRegex(LabError, "pieces is for a cxl_test"):
+                self.load(f'topology = "cxl-test"\n[[soft_reserved]]\n{entry}\n[[expect]]\nowner = "hmem"\n')
 
     def test_check_stage_out_of_range(self):
         with self.assertRaisesRegex(LabError, "check_stages must name stages 1..1"):
@@ -167,6 +230,14 @@ class DriverOptions(unittest.TestCase):
                           '[[variant]]\noptions = "split=1"\n[[variant.expect]]\nowner = "hmem"\n')
         self.assertEqual(s.for_options([("split", "1")]).expect_dax_regions, {"hmem": 1})
 
+    def test_bytes_lost_expected_per_variant(self):
+        s = self.scenario('[[expect]]\nowner = "hmem"\nlost = "256M"\n[[variant]]\noptions = "split=1"\n'
+                          '[[variant.expect]]\nowner = "hmem+hmem"\nlost = "128M"\n')
+        self.assertEqual([e.lost for e in s.for_options(()).expect], [256 << 20])
+        self.assertEqual([e.lost for e in s.for_options([("split", "1")]).expect], [128 << 20])
+        with self.assertRaises(LabError):
+            self.scenario('[[expect]]\nowner = "hmem"\nlost = "lots"\n')
+
     def test_two_equally_good_variants_are_an_error(self):
         s = self.scenario(self.PLAIN + '[[variant]]\noptions = "a=1"\nexpect_dax_regions = { hmem = 1 }\n'
                           '[[variant]]\noptions = "b=1"\nexpect_dax_regions = { hmem = 2 }\n')
@@ -210,6 +281,30 @@ class DriverOptions(unittest.TestCase):
                 drivers.parse("c,rust:split=1,region_idle=1,rust:region_idle=1,split=1")
         with self.assertRaisesRegex(LabError, "the first driver is the reference and runs without options"):
             drivers.parse("rust:region_idle=1,c")
+        for bad in ("rust:reload=later", "rust:split=2", "rust:deferral_timeout=1.5"):
+            with self.assertRaisesRegex(LabError, "the module would refuse it"):
+                drivers.parse(bad)
+        self.assertEqual(drivers.parse("rust:reload=reevaluate,split=1,deferral_timeout=30")[0].options,
+                         (("deferral_timeout", "30"), ("reload", "reevaluate"), ("split", "1")))
+        # Alone, a driver with options has no reference to be compared with.
+        self.assertEqual([d.name for d in drivers.parse("rust:region_idle=1")], ["rust:region_idle=1"])
+
+    def test_negative_offsets_run_into_the_window(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "s.toml"
+            entry = {"window": 0, "offset": "-128M", "size": "256M", "span": True}
+            self.assertEqual(scenario._soft_reserved(path, entry).offset, -(128 << 20))
+            for bad in ({**entry, "span": False}, {**entry, "size": "128M"}, {"address": "-1M", "size": "1M"}):
+                with self.assertRaises(LabError):
+                    scenario._soft_reserved(path, bad)
+
+    def test_split_owners_are_pieces_of_known_owners(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "s.toml"
+            self.assertEqual(scenario._expectations(path, [{"owner": "hmem+cxl+hmem"}])[0].owner, "hmem+cxl+hmem")
+            for bad in ("hmem+", "hmem+kmem", "+cxl"):
+                with self.assertRaises(LabError):
+                    scenario._expectations(path, [{"owner": bad}])
 
     def test_drivers_with_options_are_not_compared_with_the_reference(self):
         from labpy import report
