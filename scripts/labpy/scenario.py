@@ -23,6 +23,8 @@ DECISIONS = (
     "CXL did not claim resource, registering",
 )
 MODULE_SETS = ("in-tree", "cxl_test")
+# A scenario's default hard timeout per stage, in seconds (Documentation/lab.rst).
+STAGE_TIMEOUT = 300
 
 
 def parse_size(text, signed=False):
@@ -305,7 +307,7 @@ def load_scenario(name, directory=None, topologies=None):
         topology=load_topology(t["topology"], topologies),
         modules=modules,
         kernel_args=t.get("kernel_args", ""),
-        timeout=int(t.get("timeout", 240)),
+        timeout=int(t.get("timeout", STAGE_TIMEOUT * max(len(stage_keys), 1))),
         soft_reserved=[_soft_reserved(path, e) for e in t.get("soft_reserved", [])],
         stages=[t[k] for k in stage_keys] or [""],
         autoload=bool(t.get("autoload", True)),

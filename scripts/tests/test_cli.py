@@ -89,12 +89,14 @@ class Arguments(unittest.TestCase):
 class Guest(unittest.TestCase):
     def test_hung_guest_times_out_and_keeps_its_console_log(self):
         with tempfile.TemporaryDirectory() as out:
-            rc, stdout, err = run([LAB, "run", "--driver", "c", "--timeout", "3", "--out", out, "c-no-cxl"])
+            # 8 s: long enough for QEMU to start and the kernel to print its banner on a loaded
+            # host (3 s was not, in CI), and well short of the 20 s c-no-cxl takes at best.
+            rc, stdout, err = run([LAB, "run", "--driver", "c", "--timeout", "8", "--out", out, "c-no-cxl"])
             console = Path(out, "c-no-cxl", "c", "console.log")
             self.assertNotEqual(rc, 0)
             errors = [line for line in err if line.startswith("error: ")]
             self.assertEqual(len(errors), 1)
-            self.assertRegex(errors[0], r"guest timed out after 3 s \(console log: .*console.log\)")
+            self.assertRegex(errors[0], r"guest timed out after 8 s \(console log: .*console.log\)")
             self.assertIn("Linux version 7.3", console.read_text())
             self.assertIn("timeout", stdout)
 
