@@ -12,8 +12,9 @@
 #   make run     the main job: default scenarios in QEMU, summary table (DRIVERS=c,rust;
 #                KERNEL=stock boots Debian's kernel instead of the lab's)
 #   make check   the tests: unit tests, every scenario with both drivers on the lab kernel,
-#                13 representative ones on Debian's stock kernel, the DKMS-installed module,
-#                the module's parameters, and a bounded slice of make stress
+#                4 representative ones on Debian's stock kernel, the DKMS-installed module;
+#                then, while its time budget allows, the module's parameters, cxl_settle and
+#                a bounded slice of make stress (scripts/check.sh)
 #   make stress  fault injection, 200-cycle loops, load-order fuzzing (STRESS_SEED=N replays),
 #                hostile sysfs input, then the KASAN kernel; prints the tables
 #   make bench   prints the lab's cost per run, decision and registration latency (C, Rust,

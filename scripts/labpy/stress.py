@@ -208,7 +208,7 @@ class Stress:
         """The deferred decision's fault boots, one per k."""
         return [Boot("faults", driver, f"faults-deferred-k{k}-{driver.name}", "single-window",
                      [f". /lab/stress.sh\nst_fault_deferred {k}\n"], autoload=False,
-                     timeout=self.lab.timeout_for(240),
+                     timeout=self.lab.timeout_for(scenario.STAGE_TIMEOUT),
                      soft_reserved=[scenario.SoftReserved(kind="window", size=256 << 20)])
                 for k in ks]
 
