@@ -168,11 +168,15 @@ def _merged(intervals):
     return out
 
 
-def usable_spans(tsv, iomem):
-    """Where memory ended up usable: a dax device bound to a driver (device_dax, or kmem), and
-    memory kmem added ("System RAM (kmem)"; left offline by memhp_default_state=offline, for
-    an administrator to online). Merged inclusive (start, end) spans."""
-    spans = [(a, b) for a, b, name, _ in iomem_entries(iomem) if name == "System RAM (kmem)"]
+def kmem_spans(iomem):
+    """Memory kmem added ("System RAM (kmem)"), as inclusive (start, end) spans."""
+    return [(a, b) for a, b, name, _ in iomem_entries(iomem) if name == "System RAM (kmem)"]
+
+
+def bound_dax_spans(tsv):
+    """Dax devices bound to a driver (device_dax, kmem, ...) in dax-devices.tsv, as inclusive
+    (start, end) spans."""
+    spans = []
     for line in tsv.splitlines():
         fields = line.split("\t")
         if len(fields) < 6 or fields[5] in ("", "-"):
@@ -183,7 +187,14 @@ def usable_spans(tsv, iomem):
             continue
         if size:
             spans.append((start, start + size - 1))
-    return _merged(spans)
+    return spans
+
+
+def usable_spans(tsv, iomem):
+    """Where memory ended up usable: a dax device bound to a driver (device_dax, or kmem), and
+    memory kmem added (left offline by memhp_default_state=offline, for an administrator to
+    online). Merged inclusive (start, end) spans."""
+    return _merged(kmem_spans(iomem) + bound_dax_spans(tsv))
 
 
 def bytes_lost(sr, spans):

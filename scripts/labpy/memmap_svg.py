@@ -89,26 +89,6 @@ def _region_name(path):
     return parts[-1] or path
 
 
-def _bound(tsv):
-    """Spans of dax devices bound to a driver (device_dax, kmem, ...)."""
-    out = []
-    for line in tsv.splitlines():
-        fields = line.split("\t")
-        if len(fields) < 6 or fields[5] in ("", "-"):
-            continue
-        try:
-            start, size = int(fields[2], 0), int(fields[4], 0)
-        except ValueError:
-            continue
-        if size:
-            out.append((start, start + size - 1))
-    return out
-
-
-def _kmem(iomem):
-    return [(a, b) for a, b, name, _ in analysis.iomem_entries(iomem) if name == "System RAM (kmem)"]
-
-
 def _edges(intervals, lo, hi):
     """Boundaries (the first address of each piece) that intervals put inside [lo, hi]."""
     out = set()
@@ -129,8 +109,8 @@ class _Facts:
     def __init__(self, lane):
         self.srs = sorted(lane.srs)
         self.regions = [(kind, _region_name(path), a, b) for kind, path, a, b in analysis.dax_regions(lane.tsv)]
-        self.kmem = _kmem(lane.iomem)
-        self.bound = _bound(lane.tsv)
+        self.kmem = analysis.kmem_spans(lane.iomem)
+        self.bound = analysis.bound_dax_spans(lane.tsv)
         self.usable = analysis.usable_spans(lane.tsv, lane.iomem)
 
     def edges(self, lo, hi):
