@@ -111,9 +111,12 @@ optional settle settle scripts/lab run --driver rust:cxl_settle=10 --out "$OUT/s
 optional stress stress scripts/lab stress --driver "$DRIVERS" --out "$OUT/stress" --cycles 10 \
 	--boots 1 --orders 2 --max-k 6 --deferred-k 1,3
 
-read -r unit_pass unit_fail < <(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$OUT/unit.log")
+# What failed, by part, for the closing lines: CI shows only the end of the output.
+failures=()
+read -r unit_pass unit_fail < <(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/unit.log")
 # No closing line (the tests crashed or were stopped) counts as a failure.
 unit_pass=${unit_pass:-0} unit_fail=${unit_fail:-1}
+[ "$unit_fail" -eq 0 ] || failures+=("unit: $(sed -n 's/^unit: .*failed \[\(.*\)\]$/\1/p' "$OUT/unit.log" | grep . || echo 'no closing line')")
 scen_pass=0 scen_fail=0
 # Each scenario log must end its runs with as many "scenarios:" lines as it has runs (the
 # options part: two); a run that printed none (it crashed) counts as a failure.
@@ -124,7 +127,12 @@ for log in scenarios stock-scenarios stock-dkms-scenarios options settle; do
 	while read -r p f; do
 		scen_pass=$((scen_pass + p)) scen_fail=$((scen_fail + f)) lines=$((lines + 1))
 	done < <(sed -n 's/^scenarios: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/$log.log")
-	[ "$lines" -ge "${RUNS[$log]}" ] || scen_fail=$((scen_fail + RUNS[$log] - lines))
+	names=$(sed -n 's/^scenarios: .* failed \[\(.*\)\] (report.*$/\1/p' "$OUT/$log.log" | sed ':a;N;s/\n/, /;ba')
+	if [ "$lines" -lt "${RUNS[$log]}" ]; then
+		scen_fail=$((scen_fail + RUNS[$log] - lines))
+		names="${names:+$names, }$((RUNS[$log] - lines)) run(s) without a closing line"
+	fi
+	[ -z "$names" ] || failures+=("$log: $names")
 done
 # The stress slice counts as one test per part; its table says which part failed.
 if [[ " ${skipped[*]} " != *" stress "* ]]; then
@@ -133,11 +141,15 @@ if [[ " ${skipped[*]} " != *" stress "* ]]; then
 		scen_pass=$((scen_pass + 4))
 	else
 		scen_fail=$((scen_fail + 1))
+		failures+=("stress: ${stress_fail:-no closing line} (its table names the part)")
 	fi
 fi
 echo "timings: setup $((t1 - t0)) s, lab kernel $((t2 - t1)) s, stock kernel and build root $((t3 - t2)) s," \
 	"unit tests $((t4 - t3)) s, parity matrix $((t5 - t4)) s, stock and DKMS $((t6 - t5)) s,${timings[*]+ ${timings[*]/%/,}}" \
 	"total $(($(now) - t0)) s"
+for f in "${failures[@]}"; do
+	echo "check-failed: $f"
+done
 parts=parts
 [ "${#skipped[@]}" -eq 1 ] && parts=part
 echo "check: $((unit_pass + scen_pass)) passed, $((unit_fail + scen_fail)) failed," \

@@ -8,6 +8,9 @@ from pathlib import Path
 here = Path(__file__).resolve().parent
 suite = unittest.defaultTestLoader.discover(str(here), top_level_dir=str(here.parent))
 result = unittest.TextTestRunner(verbosity=1).run(suite)
-failed = len(result.failures) + len(result.errors)
-print(f"unit: {result.testsRun - failed} passed, {failed} failed")
+broken = [test.id() for test, _ in result.failures + result.errors]
+failed = len(broken)
+# The failed tests' names on the closing line: CI shows only the end of the output.
+print(f"unit: {result.testsRun - failed} passed, {failed} failed"
+      + (f" [{', '.join(broken)}]" if broken else ""))
 sys.exit(1 if failed or not result.testsRun else 0)
