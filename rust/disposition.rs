@@ -146,19 +146,58 @@ impl Records {
         }
     }
 
-    /// Insert `record` in (host, address) order; false when out of memory.
-    fn insert(&mut self, record: Record) -> bool {
-        let at = self
-            .lines
-            .iter()
-            .position(|r| (r.host, r.span.start) > (record.host, record.span.start))
-            .unwrap_or(self.lines.len());
+    /// Insert `record` at `at`; false when out of memory.
+    fn insert(&mut self, at: usize, record: Record) -> bool {
         if self.lines.reserve(1, GFP_KERNEL).is_err() {
             self.incomplete = true;
             return false;
         }
-        // Cannot fail: a slot is reserved.
+        // Cannot fail: a slot is reserved, and `at` is at most the length.
         self.lines.insert_within_capacity(at, record).is_ok()
+    }
+
+    /// Add `new`, cutting what it overlaps back to the rest. A host's records never overlap
+    /// and are in address order, so those `new` overlaps lie together, from the first that
+    /// ends at or after its start: found by a binary search, as a walk records its ranges in
+    /// address order and 256 of them must not cost a scan each.
+    fn record(&mut self, new: Record) -> bool {
+        let mut at = self
+            .lines
+            .partition_point(|r| (r.host, r.span.end) < (new.host, new.span.start));
+        let mut kept = true;
+        let mut after = None;
+        while let Some(&old) = self.lines.get(at) {
+            if old.host != new.host || !old.span.intersects(&new.span) {
+                break;
+            }
+            // Cannot fail: `at` is in bounds.
+            if self.lines.remove(at).is_err() {
+                break;
+            }
+            if old.span.start < new.span.start {
+                let span = Span {
+                    start: old.span.start,
+                    end: new.span.start - 1,
+                };
+                let inserted = self.insert(at, Record { span, ..old });
+                at += usize::from(inserted);
+                kept &= inserted;
+            }
+            if old.span.end > new.span.end {
+                // The last one `new` overlaps: every later record starts after it ends.
+                let span = Span {
+                    start: new.span.end + 1,
+                    end: old.span.end,
+                };
+                after = Some(Record { span, ..old });
+                break;
+            }
+        }
+        let inserted = self.insert(at, new);
+        if let Some(after) = after {
+            kept &= self.insert(at + usize::from(inserted), after);
+        }
+        kept && inserted
     }
 }
 
@@ -182,29 +221,7 @@ pub(crate) fn record(host: c_int, span: Span, disposition: Disposition) -> bool 
     let Some(mut records) = RecordsLock::lock() else {
         return true;
     };
-    let mut kept = true;
-    while let Some(at) = records
-        .lines
-        .iter()
-        .position(|r| r.host == host && r.span.intersects(&span))
-    {
-        // Cannot fail: `at` was just found.
-        let Ok(old) = records.lines.remove(at) else {
-            break;
-        };
-        let before = (old.span.start < span.start).then(|| Span {
-            start: old.span.start,
-            end: span.start - 1,
-        });
-        let after = (old.span.end > span.end).then(|| Span {
-            start: span.end + 1,
-            end: old.span.end,
-        });
-        for rest in [before, after].into_iter().flatten() {
-            kept &= records.insert(Record { span: rest, ..old });
-        }
-    }
-    kept & records.insert(Record {
+    records.record(Record {
         host,
         span,
         disposition,
