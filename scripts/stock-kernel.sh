@@ -29,6 +29,10 @@ APT_DIR=$LAB_CACHE/apt-$LAB_KERNEL_SUITE
 STOCK=$LAB_CACHE/stock
 # Where the lab puts the module's sources inside the build root.
 ROOT_SRC=/usr/src/dax-hmem-lab
+# The lab's own regenerated Rust metadata in the build root, apart from the DKMS package's
+# (/var/cache/dax-hmem-dkms, which purging the package removes): the DKMS test then
+# regenerates its own, as on a user's machine, and no test leaves the lab's tree to rebuild.
+ROOT_KDIR_CACHE=/var/cache/dax-hmem-lab-kdir
 
 newest_release() {
 	lab_apt "$APT_DIR" apt-cache search --names-only \
@@ -130,12 +134,13 @@ prepare() {
 	fetch_kernel "$release" "$version" "$art"
 	sync_sources "$root"
 	t0=$(now)
-	lab_chroot "$root" "$ROOT_SRC/dkms/dkms-build.sh" --prepare-only "$release" >&2 || exit 1
+	lab_chroot "$root" env DAX_HMEM_KDIR_CACHE="$ROOT_KDIR_CACHE" "$ROOT_SRC/dkms/dkms-build.sh" \
+		--prepare-only "$release" >&2 || exit 1
 	local seconds=$(($(now) - t0))
 	[ "$seconds" -lt 5 ] || log "Rust metadata for $release regenerated in $seconds s"
 	# The lab builds against the regenerated tree through the build root.
 	grep -v -e '^KDIR=' -e '^BUILD_ROOT=' "$art/kernel.env" >"$art/kernel.env.tmp"
-	printf 'KDIR=%s\nBUILD_ROOT=%s\n' "$root/var/cache/dax-hmem-dkms/$release" "$root" >>"$art/kernel.env.tmp"
+	printf 'KDIR=%s\nBUILD_ROOT=%s\n' "$root$ROOT_KDIR_CACHE/$release" "$root" >>"$art/kernel.env.tmp"
 	mv "$art/kernel.env.tmp" "$art/kernel.env"
 	ln -sfn "$art" "$STOCK/current"
 	echo "$art"
@@ -162,7 +167,8 @@ module | overlay)
 	dest=$2
 	[ "$1" = module ] || dest=$2/lib/modules/$release/updates
 	sync_sources "$root"
-	lab_chroot "$root" "$ROOT_SRC/dkms/dkms-build.sh" "$release" >"$art/module-build.log" 2>&1 ||
+	lab_chroot "$root" env DAX_HMEM_KDIR_CACHE="$ROOT_KDIR_CACHE" "$ROOT_SRC/dkms/dkms-build.sh" \
+		"$release" >"$art/module-build.log" 2>&1 ||
 		{ tail -n 20 "$art/module-build.log" >&2; die "module build for $release failed (see $art/module-build.log)"; }
 	mkdir -p "$dest"
 	cp "$root$ROOT_SRC/dax_hmem.ko" "$dest/"
@@ -173,7 +179,8 @@ lint)
 	use_artifacts ""
 	sync_sources "$root"
 	# The module build's own script, with its checks of the kernel's compilers, plus clippy.
-	lab_chroot "$root" env DAX_HMEM_CLIPPY=1 "$ROOT_SRC/dkms/dkms-build.sh" "$release" >"$art/lint.log" 2>&1 ||
+	lab_chroot "$root" env DAX_HMEM_CLIPPY=1 DAX_HMEM_KDIR_CACHE="$ROOT_KDIR_CACHE" \
+		"$ROOT_SRC/dkms/dkms-build.sh" "$release" >"$art/lint.log" 2>&1 ||
 		{ tail -n 20 "$art/lint.log" >&2; die "clippy build for $release failed (see $art/lint.log)"; }
 	grep -q 'CLIPPY \[M\]' "$art/lint.log" || die "clippy did not run (see $art/lint.log)"
 	# Rust and C warnings are errors (Kbuild); this catches what the build only prints.
