@@ -132,7 +132,8 @@ impl Display for Record {
     }
 }
 
-/// The records, in (host, address) order, and whether one could not be kept.
+/// The records, in (host, address) order, and whether one could not be kept. One host's
+/// records never overlap: `Records::record()` keeps it so, and finds its place by it.
 pub(crate) struct Records {
     lines: KVec<Record>,
     incomplete: bool,
@@ -146,7 +147,8 @@ impl Records {
         }
     }
 
-    /// Insert `record` at `at`; false when out of memory.
+    /// Insert `record` at `at`, which the caller chose to keep the order; false when out of
+    /// memory.
     fn insert(&mut self, at: usize, record: Record) -> bool {
         if self.lines.reserve(1, GFP_KERNEL).is_err() {
             self.incomplete = true;
@@ -159,7 +161,8 @@ impl Records {
     /// Add `new`, cutting what it overlaps back to the rest. A host's records never overlap
     /// and are in address order, so those `new` overlaps lie together, from the first that
     /// ends at or after its start: found by a binary search, as a walk records its ranges in
-    /// address order and 256 of them must not cost a scan each.
+    /// address order and 256 of them must not cost a scan each. Out of memory, the new
+    /// decision goes in before the rest of a record it cuts: the report then lacks the rest.
     fn record(&mut self, new: Record) -> bool {
         let mut at = self
             .lines

@@ -6,8 +6,9 @@
 # allows (below): the module's opt-in parameters on the scenarios they change, the CXL-aware
 # settle on the deferral scenarios, and a bounded slice of make stress (the first 6
 # fault-injection steps of each task-context entry point, two deferred-decision boots, 10-cycle
-# loops, one fuzz boot of two orders, every hostile case). Prints the timings and one closing
-# line 'check: N passed, N failed, N parts skipped'.
+# loops, one fuzz boot of two orders, every hostile case). Prints the timings, a line
+# 'check-failed: PART: WHAT' for each part that failed (the failed tests or scenarios by name,
+# or what is missing), and one closing line 'check: N passed, N failed, N parts skipped'.
 #
 # The time budget: CI stops a run after 90 minutes, and its hosts run TCG guests 1.7 to 5
 # times slower than the machine the parts were timed on. An optional part runs only if, at the
@@ -116,7 +117,12 @@ failures=()
 read -r unit_pass unit_fail < <(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/unit.log")
 # No closing line (the tests crashed or were stopped) counts as a failure.
 unit_pass=${unit_pass:-0} unit_fail=${unit_fail:-1}
-[ "$unit_fail" -eq 0 ] || failures+=("unit: $(sed -n 's/^unit: .*failed \[\(.*\)\]$/\1/p' "$OUT/unit.log" | grep . || echo 'no closing line')")
+# No test found is no evidence either.
+[ $((unit_pass + unit_fail)) -gt 0 ] || unit_fail=1
+if [ "$unit_fail" -ne 0 ]; then
+	failures+=("unit: $(sed -n 's/^unit: .*failed \[\(.*\)\]$/\1/p' "$OUT/unit.log" | grep . ||
+		echo 'no closing line, or no test ran')")
+fi
 scen_pass=0 scen_fail=0
 # Each scenario log must end its runs with as many "scenarios:" lines as it has runs (the
 # options part: two); a run that printed none (it crashed) counts as a failure.
@@ -124,10 +130,12 @@ declare -A RUNS=([scenarios]=1 [stock-scenarios]=1 [stock-dkms-scenarios]=1 [opt
 for log in scenarios stock-scenarios stock-dkms-scenarios options settle; do
 	[[ " ${skipped[*]} " == *" $log "* ]] && continue
 	lines=0
-	while read -r p f; do
+	names=
+	while read -r p f named; do
 		scen_pass=$((scen_pass + p)) scen_fail=$((scen_fail + f)) lines=$((lines + 1))
-	done < <(sed -n 's/^scenarios: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/$log.log")
-	names=$(sed -n 's/^scenarios: .* failed \[\(.*\)\] (report.*$/\1/p' "$OUT/$log.log" | sed ':a;N;s/\n/, /;ba')
+		[ "$f" -eq 0 ] || names="${names:+$names, }${named:-$f unnamed}"
+	done < <(sed -n 's/^scenarios: \([0-9]*\) passed, \([0-9]*\) failed\( \[\([^]]*\)\]\)\{0,1\}.*$/\1 \2 \4/p' \
+		"$OUT/$log.log")
 	if [ "$lines" -lt "${RUNS[$log]}" ]; then
 		scen_fail=$((scen_fail + RUNS[$log] - lines))
 		names="${names:+$names, }$((RUNS[$log] - lines)) run(s) without a closing line"
@@ -141,7 +149,7 @@ if [[ " ${skipped[*]} " != *" stress "* ]]; then
 		scen_pass=$((scen_pass + 4))
 	else
 		scen_fail=$((scen_fail + 1))
-		failures+=("stress: ${stress_fail:-no closing line} (its table names the part)")
+		failures+=("stress: ${stress_fail:-no closing line}${stress_fail:+ failures} (its table names the part)")
 	fi
 fi
 echo "timings: setup $((t1 - t0)) s, lab kernel $((t2 - t1)) s, stock kernel and build root $((t3 - t2)) s," \

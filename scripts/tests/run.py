@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs the lab's unit tests and prints 'unit: N passed, N failed'."""
+"""Runs the lab's unit tests and prints 'unit: N passed, N failed [failed test ids]'."""
 
 import sys
 import unittest
