@@ -114,15 +114,13 @@ optional stress stress scripts/lab stress --driver "$DRIVERS" --out "$OUT/stress
 
 # What failed, by part, for the closing lines: CI shows only the end of the output.
 failures=()
-read -r unit_pass unit_fail < <(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed.*$/\1 \2/p' "$OUT/unit.log")
+read -r unit_pass unit_fail unit_names < <(sed -n \
+	's/^unit: \([0-9]*\) passed, \([0-9]*\) failed\( \[\(.*\)\]\)\{0,1\}$/\1 \2 \4/p' "$OUT/unit.log")
 # No closing line (the tests crashed or were stopped) counts as a failure.
 unit_pass=${unit_pass:-0} unit_fail=${unit_fail:-1}
 # No test found is no evidence either.
 [ $((unit_pass + unit_fail)) -gt 0 ] || unit_fail=1
-if [ "$unit_fail" -ne 0 ]; then
-	failures+=("unit: $(sed -n 's/^unit: .*failed \[\(.*\)\]$/\1/p' "$OUT/unit.log" | grep . ||
-		echo 'no closing line, or no test ran')")
-fi
+[ "$unit_fail" -eq 0 ] || failures+=("unit: ${unit_names:-no closing line, or no test ran}")
 scen_pass=0 scen_fail=0
 # Each scenario log must end its runs with as many "scenarios:" lines as it has runs (the
 # options part: two); a run that printed none (it crashed) counts as a failure.
