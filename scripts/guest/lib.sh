@@ -13,6 +13,20 @@ rmmod() { /sbin/rmmod "$@"; }
 insmod() { /sbin/insmod "$@"; }
 lsmod() { /sbin/lsmod "$@"; }
 
+# Hundredths of a second since boot (/proc/uptime has two decimals).
+lab_uptime_cs() {
+	read -r up _ </proc/uptime
+	cs=${up#*.}
+	echo $((${up%.*} * 100 + ${cs#0}))
+}
+
+# Sleep until $1 hundredths of a second since boot.
+lab_sleep_until() {
+	left=$(($1 - $(lab_uptime_cs)))
+	[ "$left" -gt 0 ] && sleep "$((left / 100)).$((left % 100 / 10))$((left % 10))"
+	return 0
+}
+
 lab_log() {
 	echo "lab: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console
 }
@@ -237,8 +251,20 @@ lab_collect_dax() {
 	done >"$1/dax-devices.tsv"
 }
 
+# Start a kmemleak scan and wait for its end; false without kmemleak (Debian's kernel).
+lab_kmemleak_scan() {
+	[ -w /sys/kernel/debug/kmemleak ] && echo scan >/sys/kernel/debug/kmemleak
+}
+
 lab_collect() {
 	o=$LAB_OUT
+	# kmemleak reports an object only once it is 5 s old when a scan starts, and only in a
+	# scan that finds it unreferenced with the contents an earlier scan checksummed
+	# (mm/kmemleak.c). So one scan now, after the stage's last allocation, and one 5 s later:
+	# every allocation of the stage is checked, the last one too. The collection fills part
+	# of the wait, and its own short-lived allocations are too young to be reported.
+	quiet=$(lab_uptime_cs)
+	lab_kmemleak_scan
 	cat /proc/iomem >"$o/proc-iomem.txt"
 	cat /proc/modules >"$o/proc-modules.txt"
 	# Which dax_hmem ran: the host tells C from Rust by the symbol names.
@@ -263,11 +289,8 @@ lab_collect() {
 	if [ -e "$report" ]; then cat "$report" >"$o/disposition.txt"; fi
 	lab_log "collected; kmemleak scan"
 	if [ -w /sys/kernel/debug/kmemleak ]; then
-		# Twice: a scan reports only objects whose contents it had already checksummed
-		# unchanged in an earlier scan (mm/kmemleak.c), so one scan would miss what leaked
-		# since the last automatic one. Objects younger than 5 s are never reported.
-		echo scan >/sys/kernel/debug/kmemleak
-		echo scan >/sys/kernel/debug/kmemleak
+		lab_sleep_until $((quiet + 510))
+		lab_kmemleak_scan
 		cat /sys/kernel/debug/kmemleak >"$o/kmemleak.txt"
 	else
 		echo "kmemleak unavailable" >"$o/kmemleak.txt"

@@ -277,13 +277,12 @@ KNOWN_KERNEL_LEAKS = [
      "kfree()s a device it has already named, not put_device(): the name leaks (drivers/dax/bus.c)",
      [("dev_set_name", "__devm_create_dev_dax")]),
 ]
-_LEAK_FRAME = re.compile(r"^\s+([\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+", re.M)
 _KMEMLEAK_LINE = re.compile(r"kmemleak: \d+ new suspected memory leaks|unreferenced object 0x")
 
 
 def kmemleak_reports(text):
     """The backtrace's function names of each kmemleak report, innermost first."""
-    return [_LEAK_FRAME.findall(block) for block in re.split(r"^unreferenced object ", text, flags=re.M)[1:]]
+    return [frames for _, frames in analysis.kmemleak_objects(text)]
 
 
 # kmemleak's and the allocators' own frames, which every leak's backtrace starts with.
@@ -302,9 +301,7 @@ def leak_trace(frames, depth=6):
 
 def known_kernel_leak(frames):
     """The KNOWN_KERNEL_LEAKS entry whose frames a leak's backtrace shows, or None."""
-    def shows(run):
-        return any(tuple(frames[i:i + len(run)]) == run for i in range(len(frames)))
-    return next((leak for leak in KNOWN_KERNEL_LEAKS if any(shows(run) for run in leak[1])), None)
+    return analysis.known_leak(frames, KNOWN_KERNEL_LEAKS)
 
 
 def unexplained_leaks(o):

@@ -67,6 +67,44 @@ class Faults(unittest.TestCase):
                                                  kmemleak="unreferenced object 0xffff8880 (size 8):\n"))
         self.assertTrue(any("kmemleak" in f for f in failures))
 
+    RESOURCE_LEAK = """unreferenced object 0xff12dd68c354da40 (size 64):
+  comm "sh", pid 122, jiffies 4294895457
+  backtrace (crc 0):
+    kmemleak_alloc+0x50/0x90
+    __kmalloc_cache_noprof+0x2b0/0x5c0
+    get_free_mem_region+0x4a/0x320
+    alloc_free_mem_region+0x20/0x30
+    size_store+0x1be/0x2d0 [cxl_core]
+"""
+    DRIVER_LEAK = """unreferenced object 0xff44d09f85a943c0 (size 64):
+  backtrace (crc 5c8b1b2a):
+    kmemleak_alloc+0x50/0x90
+    __kmalloc_cache_noprof+0x2b0/0x5c0
+    _RNvXs0_NtCsi31JWhLqgb0_13dax_hmem_main13hmem_platform5visit+0xf3/0x200 [dax_hmem]
+"""
+    COUNT = "[   22.094102] kmemleak: {} new suspected memory leaks (see /sys/kernel/debug/kmemleak)\n"
+
+    def test_a_known_kernel_leak_alone_passes_and_is_named(self):
+        dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(1)
+        files = stage(dmesg, HMEM_DAX, kmemleak=self.RESOURCE_LEAK)
+        _, failures = evaluate(scenario(), files, console=self.COUNT.format(1))
+        self.assertEqual(failures, [])
+        _, names = analysis.excused_leaks(files)
+        self.assertEqual(len(names), 1)
+        self.assertIn("alloc_free_mem_region", names[0])
+
+    def test_a_leak_beside_a_known_one_fails_with_the_count(self):
+        dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(2)
+        _, failures = evaluate(scenario(), stage(dmesg, HMEM_DAX, kmemleak=self.RESOURCE_LEAK + self.DRIVER_LEAK))
+        self.assertEqual([f.split(": ", 1)[0] for f in failures], ["stage 1 dmesg.txt", "stage 1 kmemleak.txt"])
+        self.assertIn("0xff44d09f85a943c0", failures[1])
+
+    def test_more_leaks_counted_than_known_ones_listed_fail(self):
+        dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(2)
+        _, failures = evaluate(scenario(), stage(dmesg, HMEM_DAX, kmemleak=self.RESOURCE_LEAK))
+        self.assertEqual(len(failures), 1)
+        self.assertIn("2 new suspected", failures[0])
+
     def test_a_panic_on_the_console_fails_the_run(self):
         _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX),
                                console="Kernel panic - not syncing: x\n")

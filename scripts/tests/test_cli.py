@@ -52,7 +52,7 @@ class Arguments(unittest.TestCase):
     def test_unknown_mutant(self):
         rc, _, err = run([LAB, "run", "--driver", "c,mutant:nope", "a-uncommitted"])
         self.assertNotEqual(rc, 0)
-        self.assertEqual(err, ["error: unknown mutant 'nope' (known: flip-containment, skip-deferral)"])
+        self.assertEqual(err, ["error: unknown mutant 'nope' (known: flip-containment, leak-on-reload, skip-deferral)"])
 
     def test_bad_jobs(self):
         rc, _, err = run([LAB, "run", "--jobs", "0", "a-uncommitted"])
