@@ -251,16 +251,18 @@ lab_collect_dax() {
 	done >"$1/dax-devices.tsv"
 }
 
-# Start a kmemleak scan and wait for its end; false without kmemleak (Debian's kernel).
+# Start a kmemleak scan and wait for its end; nothing without kmemleak (Debian's kernel).
+# Never false: lab_kexec collects from inside a stage's "set -e" steps.
 lab_kmemleak_scan() {
-	[ -w /sys/kernel/debug/kmemleak ] && echo scan >/sys/kernel/debug/kmemleak
+	[ ! -w /sys/kernel/debug/kmemleak ] || echo scan >/sys/kernel/debug/kmemleak
 }
 
 lab_collect() {
 	o=$LAB_OUT
 	# kmemleak reports an object only once it is 5 s old when a scan starts, and only in a
 	# scan that finds it unreferenced with the contents an earlier scan checksummed
-	# (mm/kmemleak.c). So one scan now, after the stage's last allocation, and one 5 s later:
+	# (mm/kmemleak.c, with kmemleak.min_unref_scans=1, which kernel.py passes). So one scan
+	# now, after the stage's last allocation, and one 5 s later:
 	# every allocation of the stage is checked, the last one too. The collection fills part
 	# of the wait, and its own short-lived allocations are too young to be reported.
 	quiet=$(lab_uptime_cs)

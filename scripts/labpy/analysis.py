@@ -37,24 +37,29 @@ def faults(text):
 
 
 # Leaks of 7.3's own code that scenarios reach with either driver: (what leaks, and why; runs
-# of adjacent backtrace frames, innermost first, any of which identifies the leak). A run
-# that shows only these passes; kmemleak.txt keeps them, and the run's summary names them.
+# of adjacent backtrace frames, innermost first, any of which identifies the leak; the
+# checksum of the leaked contents kmemleak prints). A run that shows only these passes;
+# kmemleak.txt keeps them, and the run's summary names them.
 KNOWN_SCENARIO_LEAKS = [
+    # Never filled in, so all zeros (crc 0): the resource of a region whose size was set, which
+    # has the same backtrace, holds the region's range and name, and still fails if it leaks.
     ("resource leak: alloc_free_mem_region() passes get_free_mem_region() neither a device nor "
      "GFR_REQUEST_REGION, and on -ERANGE that frees its resource only with one of them, so each "
      "failed call leaks 64 bytes (kernel/resource.c); a CXL region's size_store() fails so when "
      "hmem already owns the window's space",
-     [("get_free_mem_region", "alloc_free_mem_region")]),
+     [("get_free_mem_region", "alloc_free_mem_region")], "0"),
 ]
 _LEAK_FRAME = re.compile(r"^\s+([\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+", re.M)
+_LEAK_CRC = re.compile(r"^\s+backtrace \(crc ([0-9a-f]+)\):", re.M)
 _LEAK_COUNT = re.compile(r"kmemleak: (\d+) new suspected memory leaks")
 
 
 def kmemleak_objects(text):
-    """Each object of a kmemleak report: its "unreferenced object" line, and its backtrace's
-    function names, innermost first."""
+    """Each object of a kmemleak report: its "unreferenced object" line, its backtrace's
+    function names, innermost first, and the checksum of its contents ("" if not shown)."""
     blocks = re.split(r"^(?=unreferenced object 0x)", text, flags=re.M)[1:]
-    return [(block.splitlines()[0].strip(), _LEAK_FRAME.findall(block)) for block in blocks]
+    return [(block.splitlines()[0].strip(), _LEAK_FRAME.findall(block),
+             m.group(1) if (m := _LEAK_CRC.search(block)) else "") for block in blocks]
 
 
 def known_leak(frames, known):
@@ -68,9 +73,12 @@ def known_leak(frames, known):
 def excused_leaks(files):
     """A stage's kmemleak lines that only KNOWN_SCENARIO_LEAKS explain, and those leaks'
     names: every "unreferenced object" of a known leak, and dmesg's counts too when
-    kmemleak.txt has no other leak and as many known ones as they count."""
+    kmemleak.txt has no other leak and at least as many known ones as the counts add up to."""
+    def known_scenario_leak(frames, crc):
+        leak = known_leak(frames, KNOWN_SCENARIO_LEAKS)
+        return leak if leak and crc == leak[2] else None
     objects = kmemleak_objects(files.get("kmemleak.txt", ""))
-    known = [(line, known_leak(frames, KNOWN_SCENARIO_LEAKS)) for line, frames in objects]
+    known = [(line, known_scenario_leak(frames, crc)) for line, frames, crc in objects]
     lines = {line for line, leak in known if leak}
     counts = [line for line in faults(files.get("dmesg.txt", "")) if _LEAK_COUNT.search(line)]
     if all(leak for _, leak in known) and \

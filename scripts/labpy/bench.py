@@ -15,9 +15,9 @@ R after N usecs", printed when the probe returns). From those and the decision l
 - deferred walk: from the deferred walk's first decision line to its last, over N - 1 ranges.
 
 Latency and scale boots count guest time in instructions (guest.ICOUNT): a millisecond is a
-million guest instructions, or idle guest time up to the next timer. Wall-clock timestamps
-under TCG vary by half from boot to boot with the host's load and code translation, more
-than the few percent between the drivers.
+million guest instructions, or idle guest time up to the next timer. Under wall-clock TCG
+the same probe walk took 2.5-6 ms from boot to boot (the host's load, code translation),
+more than the few percent between the drivers.
 """
 
 import re
@@ -180,8 +180,9 @@ _PHASE = re.compile(r"^lab: \[(\d+\.\d+)\] (?:stage \d+: (?P<coldplug>coldplug)|
 
 def phases(console, seconds):
     """{phase: seconds} of a one-stage run, from the guest's "lab: [uptime]" marks: boot (to
-    coldplug), module work (coldplug, the steps, the settle after them), collection, the
-    kmemleak scans (with writing the results), and the host's share (QEMU, disks)."""
+    coldplug), module work (coldplug, the steps, the settle after them), collection (with
+    kmemleak's first scan), kmemleak (the wait for the second scan, the scan, writing the
+    results), and the host's share (QEMU, disks)."""
     marks = {}
     for m in map(_PHASE.match, console.splitlines()):
         if m:

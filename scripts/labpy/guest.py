@@ -65,6 +65,9 @@ def run(*, kernel, initrd, topology, cmdline, files, stages, timeout, run_dir, i
     """Boot, wait at most timeout seconds (host time), and return what each stage wrote."""
     if not shutil.which(QEMU):
         raise LabError(f"missing tool: {QEMU} (run scripts/setup-host.sh)")
+    if icount and ACCEL != "tcg,thread=single":
+        raise LabError(f"make bench counts instructions (-icount), which needs LAB_ACCEL=tcg,thread=single, "
+                       f"not {ACCEL}")
     run_dir.mkdir(parents=True, exist_ok=True)
     inp, out, console = run_dir / "input.tar", run_dir / "output.img", run_dir / "console.log"
     _write_input(inp, files)

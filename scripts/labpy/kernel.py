@@ -31,7 +31,8 @@ class Kernel:
 
     @property
     def cmdline_args(self):
-        """What every boot of this kernel adds to the command line. KASAN: no5lvl. 7.3's
+        """What every boot of this kernel adds to the command line. Lab and KASAN:
+        slab_debug=F and kmemleak.min_unref_scans=1 (below). KASAN: no5lvl too. 7.3's
         identify_cpu() clears boot_cpu_data's capabilities and reads them back while interrupts
         are on, and until alternatives are patched pgtable_l5_enabled() reads LA57 there. On
         QEMU's -cpu max (LA57) with 5-level paging, an interrupt in that window computes KASAN's
@@ -40,14 +41,15 @@ class Kernel:
         boots under TCG, before any module). With no5lvl the paging is 4-level, and the window
         can only show LA57 set (CPUID has it until the forced clear), which lowers the bound.
 
-        Lab and KASAN: slab_debug=F, for kmemleak. SLUB's per-CPU sheaves keep the pointer of
-        each object they hand out in their array, which kmemleak scans, so a leaked object
-        stays referenced until its slot is reused: 8 objects leaked at probe went unreported.
-        Debug flags turn sheaves off (and check the slabs' consistency); the lab measured no
-        cost."""
+        slab_debug=F, for kmemleak: SLUB's per-CPU sheaves keep the pointer of each object
+        they hand out in their array, which kmemleak scans, so a leaked object stays referenced
+        until its slot is reused: 8 objects leaked at probe went unreported. Debug flags turn
+        sheaves off (and check the slabs' consistency); the lab measured no cost.
+        kmemleak.min_unref_scans=1: a leak is reported by the second scan after its allocation,
+        which lib.sh's two scans rely on (CONFIG_DEBUG_KMEMLEAK_VERBOSE would make it 2)."""
         if self.flavour == "stock":
             return ()
-        return ("slab_debug=F", *(("no5lvl",) if self.flavour == "kasan" else ()))
+        return ("slab_debug=F", "kmemleak.min_unref_scans=1", *(("no5lvl",) if self.flavour == "kasan" else ()))
 
     @property
     def bzimage(self):

@@ -282,7 +282,7 @@ _KMEMLEAK_LINE = re.compile(r"kmemleak: \d+ new suspected memory leaks|unreferen
 
 def kmemleak_reports(text):
     """The backtrace's function names of each kmemleak report, innermost first."""
-    return [frames for _, frames in analysis.kmemleak_objects(text)]
+    return [frames for _, frames, _ in analysis.kmemleak_objects(text)]
 
 
 # kmemleak's and the allocators' own frames, which every leak's backtrace starts with.

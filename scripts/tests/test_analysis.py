@@ -93,6 +93,12 @@ class Faults(unittest.TestCase):
         self.assertEqual(len(names), 1)
         self.assertIn("alloc_free_mem_region", names[0])
 
+    def test_a_filled_in_resource_with_the_known_backtrace_still_fails(self):
+        leak = self.RESOURCE_LEAK.replace("(crc 0)", "(crc 8f3a21c4)")
+        _, failures = evaluate(scenario(), stage(SR_LINE + AWAIT + REGISTER, HMEM_DAX, kmemleak=leak))
+        self.assertEqual(len(failures), 1)
+        self.assertIn("0xff12dd68c354da40", failures[0])
+
     def test_a_leak_beside_a_known_one_fails_with_the_count(self):
         dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(2)
         _, failures = evaluate(scenario(), stage(dmesg, HMEM_DAX, kmemleak=self.RESOURCE_LEAK + self.DRIVER_LEAK))
