@@ -48,6 +48,13 @@ KNOWN_SCENARIO_LEAKS = [
      "failed call leaks 64 bytes (kernel/resource.c); a CXL region's size_store() fails so when "
      "hmem already owns the window's space",
      [("get_free_mem_region", "alloc_free_mem_region")], "0"),
+    # Any contents: "<bus>: Device not ready to probe". A race, seen once in 31 scenarios.
+    ("deferred probe reason leak: when a driver's registration meets a device that device_add() "
+     "has not made ready to probe yet, __driver_probe_device() sets the device's deferred-probe "
+     "reason but does not list it as deferred, and driver_deferred_probe_del() frees the reason "
+     "only of listed devices, so the string leaks when the device goes (drivers/base/dd.c); "
+     "dax_hmem's hmem devices go on every unload",
+     [("dev_err_probe", "__driver_probe_device")], None),
 ]
 _LEAK_FRAME = re.compile(r"^\s+([\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+", re.M)
 _LEAK_CRC = re.compile(r"^\s+backtrace \(crc ([0-9a-f]+)\):", re.M)
@@ -70,13 +77,17 @@ def known_leak(frames, known):
     return next((leak for leak in known if any(shows(run) for run in leak[1])), None)
 
 
+def known_scenario_leak(frames, crc=None):
+    """The KNOWN_SCENARIO_LEAKS entry that a leak's backtrace, and checksum where the entry
+    names one, show, or None."""
+    return next((leak for leak in KNOWN_SCENARIO_LEAKS
+                 if known_leak(frames, [leak]) and leak[2] in (None, crc)), None)
+
+
 def excused_leaks(files):
     """A stage's kmemleak lines that only KNOWN_SCENARIO_LEAKS explain, and those leaks'
     names: every "unreferenced object" of a known leak, and dmesg's counts too when
     kmemleak.txt has no other leak and at least as many known ones as the counts add up to."""
-    def known_scenario_leak(frames, crc):
-        leak = known_leak(frames, KNOWN_SCENARIO_LEAKS)
-        return leak if leak and crc == leak[2] else None
     objects = kmemleak_objects(files.get("kmemleak.txt", ""))
     known = [(line, known_scenario_leak(frames, crc)) for line, frames, crc in objects]
     lines = {line for line, leak in known if leak}

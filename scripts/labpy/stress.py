@@ -305,9 +305,11 @@ def known_kernel_leak(frames):
 
 
 def unexplained_leaks(o):
-    """The leaks of a boot that no known kernel bug explains; only fault injection reaches
-    the known ones, so outside the faults part every leak counts."""
-    return [f for f in o.leaks if o.boot.part != "faults" or not known_kernel_leak(f)]
+    """The leaks of a boot that no known kernel bug explains: only fault injection reaches
+    KNOWN_KERNEL_LEAKS, so outside the faults part those count; the scenarios' known leaks
+    whose contents do not matter (analysis.KNOWN_SCENARIO_LEAKS) never do."""
+    return [f for f in o.leaks if not analysis.known_scenario_leak(f)
+            and (o.boot.part != "faults" or not known_kernel_leak(f))]
 
 
 def known_kernel_bug(lines):

@@ -99,6 +99,25 @@ class Faults(unittest.TestCase):
         self.assertEqual(len(failures), 1)
         self.assertIn("0xff12dd68c354da40", failures[0])
 
+    def test_a_deferred_probe_reason_leak_passes_whatever_its_contents(self):
+        leak = """unreferenced object 0xff365646c404dec0 (size 64):
+  comm "modprobe", pid 69, jiffies 4294893697
+  backtrace (crc 61baf3fd):
+    kmemleak_alloc+0x50/0x90
+    kvasprintf+0x60/0xb0
+    kasprintf+0x4a/0x50
+    device_set_deferred_probe_reason+0x40/0x80
+    __dev_probe_failed+0x6a/0xb0
+    dev_err_probe+0x50/0x60
+    __driver_probe_device+0xf9/0x160
+    driver_probe_device+0x1f/0x80
+"""
+        dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(1)
+        files = stage(dmesg, HMEM_DAX, kmemleak=leak)
+        _, failures = evaluate(scenario(), files)
+        self.assertEqual(failures, [])
+        self.assertIn("deferred probe reason", analysis.excused_leaks(files)[1][0])
+
     def test_a_leak_beside_a_known_one_fails_with_the_count(self):
         dmesg = SR_LINE + AWAIT + REGISTER + self.COUNT.format(2)
         _, failures = evaluate(scenario(), stage(dmesg, HMEM_DAX, kmemleak=self.RESOURCE_LEAK + self.DRIVER_LEAK))
