@@ -262,9 +262,9 @@ lab_collect() {
 	# kmemleak reports an object only once it is 5 s old when a scan starts, and only in a
 	# scan that finds it unreferenced with the contents an earlier scan checksummed
 	# (mm/kmemleak.c, with kmemleak.min_unref_scans=1, which kernel.py passes). So one scan
-	# now, after the stage's last allocation, and one 5 s later:
-	# every allocation of the stage is checked, the last one too. The collection fills part
-	# of the wait, and its own short-lived allocations are too young to be reported.
+	# now, after the stage's last allocation, and one 5 s later: every allocation of the
+	# stage is checked, the last one too. The collection fills part of the wait, and its own
+	# short-lived allocations are too young to be reported.
 	quiet=$(lab_uptime_cs)
 	lab_kmemleak_scan
 	cat /proc/iomem >"$o/proc-iomem.txt"
