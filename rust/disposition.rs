@@ -12,7 +12,14 @@
 //! It only reports: the decisions are 7.3's (or the parameters'), with or without it. The
 //! records of a host are replaced at each of its probes and dropped when it unbinds.
 
-use crate::{ffi::RecordsLock, policy::Span};
+use crate::{
+    ffi::{
+        self,
+        HmemPlatform,
+        RecordsLock, //
+    },
+    policy::Span,
+};
 use core::fmt::{
     self,
     Display,
@@ -115,7 +122,7 @@ impl Display for Disposition {
 
 /// One line of the report. `host` is the `hmem_platform` device's id.
 #[derive(Clone, Copy)]
-struct Record {
+pub(crate) struct Record {
     host: c_int,
     span: Span,
     disposition: Disposition,
@@ -216,19 +223,54 @@ pub(crate) fn forget(host: c_int) {
     }
 }
 
+/// Run `walk`, a walk of `host`'s ranges, with its records staged (`ffi::with_stage()`), and
+/// put them in the records at its end; return its result, and how many records could not be
+/// kept for lack of memory.
+pub(crate) fn walk_staged<R>(host: &HmemPlatform<'_>, walk: impl FnOnce() -> R) -> (R, usize) {
+    let (result, staged) = ffi::with_stage(host, walk);
+    (result, merge(staged))
+}
+
+/// Put what `host`'s walk in progress has staged in the records now, before a step that may
+/// take long (registering a device): until then, readers (debugfs, the deferral watchdog)
+/// would not see them. Returns how many could not be kept.
+pub(crate) fn flush_staged(host: &HmemPlatform<'_>) -> usize {
+    merge(ffi::take_staged(host))
+}
+
+/// Put staged records in the records, in their order; how many could not be kept.
+fn merge(staged: KVec<Record>) -> usize {
+    let mut lost = 0;
+    if !staged.is_empty() {
+        if let Some(mut records) = RecordsLock::lock() {
+            for record in staged {
+                lost += usize::from(!records.record(record));
+            }
+        }
+    }
+    lost
+}
+
 /// Record the disposition of `span` (a range, or a piece of one) of `host`. What it
 /// overlaps is cut back to the rest: deciding a range's first piece leaves the rest pending,
-/// so that a walk stopped by a failure still reports every byte. Returns false when out of
-/// memory: a record is lost and the report says it is incomplete.
-pub(crate) fn record(host: c_int, span: Span, disposition: Disposition) -> bool {
-    let Some(mut records) = RecordsLock::lock() else {
-        return true;
-    };
-    records.record(Record {
-        host,
+/// so that a walk stopped by a failure still reports every byte. Within [`walk_staged`], it
+/// is staged. Returns how many records were lost for lack of memory (the report then says it
+/// is incomplete).
+pub(crate) fn record(host: &HmemPlatform<'_>, span: Span, disposition: Disposition) -> usize {
+    let record = Record {
+        host: host.id(),
         span,
         disposition,
-    })
+    };
+    let Err(record) = ffi::push_staged(host, record) else {
+        return 0;
+    };
+    // Not staged: after what was, so that the records keep the walk's order.
+    let lost = flush_staged(host);
+    let Some(mut records) = RecordsLock::lock() else {
+        return lost;
+    };
+    lost + usize::from(!records.record(record))
 }
 
 /// Turn `host`'s records in `from` into `to` (the ranges a failed walk never reached).

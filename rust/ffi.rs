@@ -58,7 +58,12 @@ pub(crate) use platform_device::{
     MemregionId,
     NewPlatformDevice, //
 };
-pub(crate) use records::RecordsLock;
+pub(crate) use records::{
+    push_staged,
+    take_staged,
+    with_stage,
+    RecordsLock, //
+};
 pub(crate) use watchdog::DeferralWatchdog;
 pub(crate) use workqueue::DaxHmemWorkqueue;
 

@@ -74,8 +74,7 @@ impl platform::Driver for HmemPlatformDriver {
 
         disposition::begin_round(host.id());
         // A failed probe leaves nothing: devres removes its hmem devices, as after an unbind.
-        host.walk_ranges::<RegisterAtProbe>()
-            .inspect_err(|_| disposition::forget(host.id()))?;
+        walk::<RegisterAtProbe>(&host).inspect_err(|_| disposition::forget(host.id()))?;
         summarise(host.device(), host.id(), "probe");
         Ok(Self { host: host.id() })
     }
@@ -151,7 +150,7 @@ pub(crate) fn decide_after_cxl_probe(queued: QueuedHmemPlatform) {
     }
     host.set_did_probe();
     // As in hmem.c, a failure stops the walk (its visitor reports it).
-    if host.walk_ranges::<DecideAfterCxlProbe>().is_err() {
+    if walk::<DecideAfterCxlProbe>(&host).is_err() {
         disposition::replace_all(
             host.id(),
             |d| *d == Disposition::Pending,
@@ -284,6 +283,9 @@ fn register(
     range: &HmemRange,
     reason: HmemReason,
 ) -> Result {
+    // Registering probes the device, and may take long (kmem's hot-add): what the walk
+    // decided so far is shown meanwhile.
+    report_lost(host, disposition::flush_staged(host));
     let disposition = match register_hmem_device(host, target_nid, range) {
         Ok(Some(device)) => Disposition::Hmem { reason, device },
         Ok(None) => Disposition::Skipped(SkipReason::NotSoftReserved),
@@ -302,18 +304,28 @@ fn register(
     Ok(())
 }
 
-/// Add a line to the disposition report; it only reports, so running out of memory for it
-/// changes no decision.
-fn record(host: &HmemPlatform<'_>, range: &HmemRange, disposition: Disposition) {
-    let span = range.span();
-    if !disposition::record(host.id(), span, disposition) {
+/// Walk `host`'s ranges with `V`, its records staged and put in the report at the end.
+fn walk<V: RangeVisitor>(host: &HmemPlatform<'_>) -> Result {
+    let (result, lost) = disposition::walk_staged(host, || host.walk_ranges::<V>());
+    report_lost(host, lost);
+    result
+}
+
+/// Report records that running out of memory kept from the report (which says it is
+/// incomplete); it only reports, so no decision changes.
+fn report_lost(host: &HmemPlatform<'_>, lost: usize) {
+    if lost > 0 {
         dev_err!(
             host.device(),
-            "disposition report: cannot record [mem {:#018x}-{:#018x}]: out of memory\n",
-            span.start,
-            span.end
+            "disposition report: cannot record {lost} ranges: out of memory\n"
         );
     }
+}
+
+/// Add a line to the disposition report (staged within a walk); it only reports, so running
+/// out of memory for it changes no decision.
+fn record(host: &HmemPlatform<'_>, range: &HmemRange, disposition: Disposition) {
+    report_lost(host, disposition::record(host, range.span(), disposition));
 }
 
 /// With `summary=1`, one line per decision round: how many ranges went where.

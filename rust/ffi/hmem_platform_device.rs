@@ -185,7 +185,9 @@ pub(crate) trait RangeVisitor {
 /// # Invariants
 ///
 /// For `'a`, `hpdev` is a live `struct hmem_platform_device`, bound to this module's
-/// "hmem_platform" driver, and its device lock is held by the current thread.
+/// "hmem_platform" driver, and its device lock is held by the current thread. Because the
+/// invariant names the current thread, the type is neither `Send` nor `Sync` (its `NonNull`
+/// sees to it), and the records' stages (`records.rs`) rely on that.
 pub(crate) struct HmemPlatform<'a> {
     hpdev: NonNull<HmemPlatformDevice>,
     _borrow: PhantomData<&'a HmemPlatformDevice>,
@@ -211,7 +213,7 @@ impl<'a> HmemPlatform<'a> {
         })
     }
 
-    fn raw_device(&self) -> *mut bindings::device {
+    pub(super) fn raw_device(&self) -> *mut bindings::device {
         // SAFETY: By the type invariant `hpdev` is live.
         unsafe { &raw mut (*self.hpdev.as_ptr()).pdev.dev }
     }
@@ -348,8 +350,9 @@ unsafe extern "C" fn visit_range<V: RangeVisitor>(
 ) -> c_int {
     // SAFETY: `host` is the `pdev.dev` of the walking `HmemPlatform`.
     let hpdev = unsafe { kernel::container_of!(host, HmemPlatformDevice, pdev.dev) };
-    // INVARIANT: `walk_ranges()` borrows its `HmemPlatform` for the whole walk, so live, bound
-    // and locked hold during this call.
+    // INVARIANT: `walk_ranges()` borrows its `HmemPlatform` for the whole walk, and the walk
+    // calls back synchronously (device.c's loop, cxl_test's mock), so live, bound and locked
+    // by the current thread hold during this call.
     let host = HmemPlatform {
         // SAFETY: `container_of!` of a non-null pointer.
         hpdev: unsafe { NonNull::new_unchecked(hpdev) },

@@ -1,23 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The disposition report's records: a module-wide mutex, because the walks that write them
-//! and the debugfs file that reads them share nothing else (no per-module data in 7.3 Rust).
+//! and the debugfs file that reads them share nothing else (no per-module data in 7.3 Rust);
+//! and the stages where a walk's records wait to go in.
 
-use crate::disposition::Records;
-// `global_lock!` names `Pin` unqualified.
+use super::HmemPlatform;
+use crate::disposition::{
+    Record,
+    Records, //
+};
 use core::ops::{
     Deref,
     DerefMut, //
 };
-use kernel::prelude::Pin;
-use kernel::sync::{
-    atomic::{
-        Acquire,
-        Atomic,
-        Relaxed,
-        Release, //
+use core::{
+    cell::UnsafeCell,
+    ptr, //
+};
+// `global_lock!` names `Pin` unqualified: the prelude has it.
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{
+        atomic::{
+            Acquire,
+            Atomic,
+            Relaxed,
+            Release, //
+        },
+        global_lock,
+        GlobalGuard, //
     },
-    global_lock, GlobalGuard,
 };
 
 global_lock! {
@@ -69,5 +82,110 @@ impl Deref for RecordsGuard {
 impl DerefMut for RecordsGuard {
     fn deref_mut(&mut self) -> &mut Records {
         &mut self.0
+    }
+}
+
+/// Walks in progress, each with a stage of its own: a walk's records gather there without the
+/// records' mutex, and go in under it at once. Under lockdep, locking it for every range cost
+/// more than the walk's own work per range (the 256 of a probe walk). One stage per
+/// `hmem_platform` device (device.c's and cxl_test's), and room to spare; a walk that finds
+/// none free records under the mutex.
+static STAGES: [Stage; 4] = [const { Stage::new() }; 4];
+
+/// A stage's first allocation, in records; it doubles from there.
+const STAGE_START: usize = 64;
+
+/// One walk's stage.
+struct Stage {
+    /// The walking `hmem_platform` device, null while free.
+    host: Atomic<*mut bindings::device>,
+    /// Used only by the thread that holds `host`'s device lock (see `Sync` below).
+    lines: UnsafeCell<KVec<Record>>,
+}
+
+// SAFETY: `lines` is used only by `with_stage()`, `push_staged()` and `take_staged()`, for a
+// stage whose `host` is a device whose lock the calling thread holds (`HmemPlatform`'s
+// invariant). A stage holds a device only within `with_stage()`, run by a thread that holds
+// that lock throughout: the lock's one holder is the one thread that uses `lines`, and `host`
+// is set and cleared inside its critical section. `host` itself is an atomic.
+unsafe impl Sync for Stage {}
+
+impl Stage {
+    const fn new() -> Self {
+        Self {
+            host: Atomic::new(ptr::null_mut()),
+            lines: UnsafeCell::new(KVec::new()),
+        }
+    }
+
+    /// The stage of `host`'s walk in progress.
+    fn of(host: &HmemPlatform<'_>) -> Option<&'static Stage> {
+        let device = host.raw_device();
+        STAGES.iter().find(|s| s.host.load(Acquire) == device)
+    }
+
+    /// Its records, for the thread that holds its device's lock.
+    ///
+    /// # Safety
+    ///
+    /// The stage holds `host` (`Stage::of(host)` or claimed for it), and no other reference
+    /// from this function is live.
+    #[expect(clippy::mut_from_ref)]
+    unsafe fn lines(&self, _host: &HmemPlatform<'_>) -> &mut KVec<Record> {
+        // SAFETY: `host`'s lock is held by this thread (`HmemPlatform`'s invariant), and so it
+        // is the one thread using this stage (see `Sync` above); the caller has no other
+        // reference to it.
+        unsafe { &mut *self.lines.get() }
+    }
+}
+
+/// Run `walk`, a walk of `host`, with a stage for its records; return its result and what it
+/// staged and no one took. Nothing is staged when every stage is taken, or when `host`
+/// already has one: a walk within its own walk, which cannot happen through
+/// `walk_hmem_resources()` (its lock is held across the callbacks), and whose records would
+/// go to the outer walk.
+pub(crate) fn with_stage<R>(
+    host: &HmemPlatform<'_>,
+    walk: impl FnOnce() -> R,
+) -> (R, KVec<Record>) {
+    if Stage::of(host).is_some() {
+        return (walk(), KVec::new());
+    }
+    let device = host.raw_device();
+    let claimed = STAGES
+        .iter()
+        .find(|s| s.host.cmpxchg(ptr::null_mut(), device, Acquire).is_ok());
+    let Some(stage) = claimed else {
+        return (walk(), KVec::new());
+    };
+    let result = walk();
+    // SAFETY: Claimed for `host` above; `walk` has returned, so `push_staged()` and
+    // `take_staged()` hold no reference.
+    let lines = core::mem::take(unsafe { stage.lines(host) });
+    stage.host.store(ptr::null_mut(), Release);
+    (result, lines)
+}
+
+/// Add `record` to the stage of `host`'s walk in progress; back, if there is none or no memory.
+pub(crate) fn push_staged(host: &HmemPlatform<'_>, record: Record) -> Result<(), Record> {
+    let Some(stage) = Stage::of(host) else {
+        return Err(record);
+    };
+    // SAFETY: `Stage::of(host)`; the reference ends with this call, which calls nothing that
+    // stages.
+    let lines = unsafe { stage.lines(host) };
+    // Room for the ranges of most hosts at once: each allocation costs more than a record.
+    if lines.capacity() == 0 && lines.reserve(STAGE_START, GFP_KERNEL).is_err() {
+        return Err(record);
+    }
+    lines.push(record, GFP_KERNEL).map_err(|_| record)
+}
+
+/// Take what `host`'s walk in progress has staged so far; nothing when it has no stage.
+pub(crate) fn take_staged(host: &HmemPlatform<'_>) -> KVec<Record> {
+    match Stage::of(host) {
+        // SAFETY: `Stage::of(host)`; the reference ends with the `take()`.
+        Some(stage) => core::mem::take(unsafe { stage.lines(host) }),
+        None => KVec::new(),
     }
 }
