@@ -298,8 +298,10 @@ st_fault_tasks() {
 
 # The deferred decision, which runs on dax_hmem's workqueue: one boot per k. failslab fails
 # the k-th slab allocation with dax_hmem's text on the stack (interval k, once), counted
-# from the bind of hmem_platform.0 on: the probe then only queues the work, so the count is
-# the deferred walk's.
+# from the bind of hmem_platform.0 on, in kernel threads only (task-filter): the walk runs
+# on a kworker, while the probe, which allocates in Rust (its report, its driver data), runs
+# in this shell's bind. So k counts the deferred walk's allocations for either driver; the
+# task sweep covers the probe's.
 st_fault_deferred() {
 	k=$1
 	st_prepare
@@ -310,6 +312,11 @@ st_fault_deferred() {
 	hi=$(printf '%#x' $((0x$(echo "$text" | sed -n 2p) + 0x1000)))
 	d=/sys/kernel/debug/failslab
 	st_fault_filter "$d" "$lo" "$hi" || return 1
+	# kthreadd and its children: a kworker it starts later inherits make-it-fail at fork.
+	for task in /proc/2 $(grep -l '^PPid:[[:space:]]*2$' /proc/[0-9]*/status 2>/dev/null | sed 's,/status$,,'); do
+		echo 1 >"$task/make-it-fail" 2>/dev/null || :
+	done
+	echo Y >"$d/task-filter"
 	echo "$k" >"$d/interval"
 	echo 1 >"$d/times"
 	echo 100 >"$d/probability"
