@@ -228,21 +228,28 @@ pub(crate) fn forget(host: c_int) {
 /// kept for lack of memory.
 pub(crate) fn walk_staged<R>(host: &HmemPlatform<'_>, walk: impl FnOnce() -> R) -> (R, usize) {
     let (result, staged) = ffi::with_stage(host, walk);
-    (result, merge(staged))
+    (result, merge(host.id(), staged))
 }
 
 /// Put what `host`'s walk in progress has staged in the records now, before a step that may
 /// take long (registering a device): until then, readers (debugfs, the deferral watchdog)
 /// would not see them. Returns how many could not be kept.
 pub(crate) fn flush_staged(host: &HmemPlatform<'_>) -> usize {
-    merge(ffi::take_staged(host))
+    merge(host.id(), ffi::take_staged(host))
 }
 
-/// Put staged records in the records, in their order; how many could not be kept.
-fn merge(staged: KVec<Record>) -> usize {
+/// Put `host`'s staged records in the records, in their order; how many could not be kept.
+fn merge(host: c_int, staged: KVec<Record>) -> usize {
     let mut lost = 0;
     if !staged.is_empty() {
         if let Some(mut records) = RecordsLock::lock() {
+            // Room for them in one allocation, as each costs more than a record: about what
+            // the walk staged beyond the lines its host has (the deferred walk's replace the
+            // probe's pending ones). Short of memory, `record()` tries one by one.
+            let present = records.lines.iter().filter(|r| r.host == host).count();
+            let _ = records
+                .lines
+                .reserve(staged.len().saturating_sub(present), GFP_KERNEL);
             for record in staged {
                 lost += usize::from(!records.record(record));
             }
