@@ -8,7 +8,8 @@
 # fault-injection steps of each task-context entry point, two deferred-decision boots, 10-cycle
 # loops, one fuzz boot of two orders, every hostile case). Prints the timings, a line
 # 'check-failed: PART: WHAT' for each part that failed (the failed tests or scenarios by name,
-# or what is missing), and one closing line 'check: N passed, N failed, N parts skipped'.
+# or what is missing), a line 'check-failed-why: PART: SCENARIO: WHY' for each failed scenario,
+# and one closing line 'check: N passed, N failed, N parts skipped'.
 #
 # The time budget: CI stops a run after 90 minutes, and its hosts run TCG guests 1.7 to 5
 # times slower than the machine the parts were timed on. An optional part runs only if, at the
@@ -121,7 +122,7 @@ unit_pass=${unit_pass:-0} unit_fail=${unit_fail:-1}
 # No test found is no evidence either.
 [ $((unit_pass + unit_fail)) -gt 0 ] || unit_fail=1
 [ "$unit_fail" -eq 0 ] || failures+=("unit: ${unit_names:-no closing line, or no test ran}")
-scen_pass=0 scen_fail=0
+scen_pass=0 scen_fail=0 reasons=()
 # Each scenario log must end its runs with as many "scenarios:" lines as it has runs (the
 # options part: two); a run that printed none (it crashed) counts as a failure.
 declare -A RUNS=([scenarios]=1 [stock-scenarios]=1 [stock-dkms-scenarios]=1 [options]=2 [settle]=1)
@@ -139,6 +140,8 @@ for log in scenarios stock-scenarios stock-dkms-scenarios options settle; do
 		names="${names:+$names, }$((RUNS[$log] - lines)) run(s) without a closing line"
 	fi
 	[ -z "$names" ] || failures+=("$log: $names")
+	# Why, one line per failed scenario (a timeout says where its console stopped).
+	[ -z "$names" ] || mapfile -t -O "${#reasons[@]}" reasons < <(sed -n "s/^failed: /$log: /p" "$OUT/$log.log")
 done
 # The stress slice counts as one test per part; its table says which part failed.
 if [[ " ${skipped[*]} " != *" stress "* ]]; then
@@ -155,6 +158,10 @@ echo "timings: setup $((t1 - t0)) s, lab kernel $((t2 - t1)) s, stock kernel and
 	"total $(($(now) - t0)) s"
 for f in "${failures[@]}"; do
 	echo "check-failed: $f"
+done
+# At most ten, as the last lines are all CI shows.
+for r in "${reasons[@]:0:10}"; do
+	echo "check-failed-why: $r"
 done
 parts=parts
 [ "${#skipped[@]}" -eq 1 ] && parts=part

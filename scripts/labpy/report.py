@@ -76,6 +76,28 @@ def _problems(rows):
             yield row["scenario"], f"differs: {f}"
 
 
+def _console_end(run):
+    """The console's last non-empty line, printable: where a timed-out guest stopped."""
+    try:
+        lines = (Path(run["run_dir"]) / "console.log").read_text(errors="replace").splitlines()
+    except (KeyError, OSError):
+        return None
+    last = next((ln for ln in reversed(lines) if ln.strip()), None)
+    return last and "".join(c if c.isprintable() else "?" for c in last.strip())[:200]
+
+
+def closing_lines(rows):
+    """One line per failed scenario, its first problem, for the end of the output (CI shows
+    only the end): a timed-out run adds where its console stopped."""
+    for row in rows:
+        if row["result"] == "pass":
+            continue
+        problem = next((p for s, p in _problems([row])), "no run finished")
+        timed_out = [r for r in row["runs"].values() if r["status"] == "timeout"]
+        end = _console_end(timed_out[0]) if timed_out else None
+        yield f"failed: {row['scenario']}: {problem}" + (f"; console ends: {end}" if end else "")
+
+
 def aligned(head, body):
     """A plain-text table: each column as wide as its widest cell."""
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]

@@ -2,6 +2,7 @@
 matrix turns runs into a verdict."""
 
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -132,6 +133,29 @@ class Rendering(unittest.TestCase):
         self.assertIn("<tr class='differ'><td class='sr'>  110000000-11fffffff : dax1.0</td>"
                       "<td class='sr'>  110000000-11fffffff : dax2.0</td></tr>", page)
         self.assertIn("<tr class='same'>", page)
+
+
+class ClosingLines(unittest.TestCase):
+    """The lines the lab prints last for what failed, as CI shows only the end of its output."""
+
+    def test_a_passing_matrix_has_none(self):
+        rows = report.matrix([scenario()], {("s", "c"): run(), ("s", "rust"): run()}, ["c", "rust"])
+        self.assertEqual(list(report.closing_lines(rows)), [])
+
+    def test_a_failure_gives_its_first_problem(self):
+        rows = report.matrix([scenario()], {("s", "c"): run(), ("s", "rust"): run("fail")}, ["c", "rust"])
+        self.assertEqual(list(report.closing_lines(rows)),
+                         ["failed: s: driver=rust: owner none, expected hmem"])
+
+    def test_a_timeout_says_where_the_console_stopped(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(tmp, "console.log").write_text("[    1.0] booted\n[   13.5] kexec_core: Starting new kernel\x1b\n\n")
+            hung = {"status": "timeout", "seconds": 600.0, "run_dir": tmp, "ranges": [],
+                    "failures": ["guest timed out after 600 s (console log: x)"]}
+            rows = report.matrix([scenario()], {("s", "c"): run(), ("s", "rust"): hung}, ["c", "rust"])
+            self.assertEqual(list(report.closing_lines(rows)),
+                             ["failed: s: driver=rust: guest timed out after 600 s (console log: x); "
+                              "console ends: [   13.5] kexec_core: Starting new kernel?"])
 
 
 if __name__ == "__main__":
