@@ -3,6 +3,9 @@
 
 LAB_IN=/lab/in
 LAB_OUT=/lab/out
+# Where lab_log writes, and the proc a hang report reads: the unit tests' own.
+LAB_CONSOLE=${LAB_CONSOLE:-/dev/console}
+LAB_PROC=${LAB_PROC:-/proc}
 # Each stage owns a 64 MiB slot of the output disk; the host reads stage N at (N-1)*64 MiB.
 LAB_SLOT_MIB=64
 
@@ -28,7 +31,38 @@ lab_sleep_until() {
 }
 
 lab_log() {
-	echo "lab: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console
+	echo "lab: [$(cut -d' ' -f1 /proc/uptime)] $*" >>"$LAB_CONSOLE"
+}
+
+# The host can only kill a hung guest. So a stage still running after $LAB_HANG_REPORT
+# seconds (the host sets it below its timeout) says where it hangs, on the console that the
+# host keeps: each task in uninterruptible sleep with its kernel stack, then one line with the
+# step it is at and those tasks' innermost frames (make check repeats that line).
+lab_watch_for_hang() {
+	[ -n "${LAB_HANG_REPORT:-}" ] || return 0
+	# Not a job of this shell, so that no step's bare "wait" waits for it (in ash, a subshell
+	# waits for its parent's jobs too).
+	( (sleep "$LAB_HANG_REPORT" && lab_report_hang) &)
+}
+
+lab_report_hang() {
+	blocked=
+	for dir in "$LAB_PROC"/[0-9]*; do
+		grep -q '^State:[[:space:]]*D' "$dir/status" 2>/dev/null || continue
+		comm=$(cat "$dir/comm" 2>/dev/null)
+		{
+			echo "lab: blocked: ${dir##*/} $comm"
+			cat "$dir/stack"
+		} >>"$LAB_CONSOLE" 2>&1
+		# The frames below the scheduler's: what the task waits for, and who waits.
+		frames=$(sed -n 's/^\[<[^>]*>\] \([^+ ]*\).*/\1/p' "$dir/stack" 2>/dev/null |
+			grep -v -E '^(__schedule|schedule|schedule_[a-z_]*|io_schedule[a-z_]*)$' |
+			head -n 4 | tr '\n' '<')
+		blocked="${blocked:+$blocked; }$comm (${frames%<})"
+	done
+	step=$(grep '^+ ' "$LAB_OUT/steps.log" 2>/dev/null | tail -n 1)
+	lab_log "hung: stage $LAB_STAGE still running after $LAB_HANG_REPORT s${step:+, at '${step#+ }'};" \
+		"blocked: ${blocked:-no task}"
 }
 
 lab_cmdline_value() {
@@ -354,6 +388,7 @@ lab_main() {
 	# loading itself.
 	LAB_AUTOLOAD=1
 	. "$LAB_IN/scenario.sh"
+	lab_watch_for_hang
 	lab_log "stage $LAB_STAGE: coldplug"
 	lab_start_hotplug
 	[ "$LAB_AUTOLOAD" = 1 ] && lab_coldplug

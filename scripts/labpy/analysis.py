@@ -9,6 +9,7 @@ import re
 
 from .scenario import CXL_TEST_PIECE, DECISIONS
 
+HANG_REPORT = r"^lab: \[[\d.]+\] hung: "
 # A guest run fails on any of these (dmesg and console log).
 FAULT_PATTERNS = [
     r"\bWARNING:",
@@ -22,6 +23,8 @@ FAULT_PATTERNS = [
     r"INFO: lockdep is turned off",
     r"kmemleak: \d+ new suspected memory leaks",
     r"unreferenced object 0x",
+    # The guest's own report of a stage that hangs (guest/lib.sh lab_report_hang).
+    HANG_REPORT,
 ]
 _FAULT = re.compile("|".join(FAULT_PATTERNS))
 

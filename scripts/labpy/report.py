@@ -6,9 +6,10 @@ side by side."""
 import difflib
 import html
 import json
+import re
 from pathlib import Path
 
-from . import compare, memmap_svg
+from . import analysis, compare, memmap_svg
 
 
 def matrix(scenarios, runs, drivers):
@@ -77,13 +78,15 @@ def _problems(rows):
 
 
 def _console_end(run):
-    """The console's last non-empty line, printable: where a timed-out guest stopped."""
+    """Where a timed-out guest stopped: the guest's hang report (analysis.HANG_REPORT), or
+    else the console's last non-empty line, printable."""
     try:
         lines = (Path(run["run_dir"]) / "console.log").read_text(errors="replace").splitlines()
     except (KeyError, OSError):
         return None
-    last = next((ln for ln in reversed(lines) if ln.strip()), None)
-    return last and "".join(c if c.isprintable() else "?" for c in last.strip())[:200]
+    hang = [ln for ln in lines if re.search(analysis.HANG_REPORT, ln)]
+    last = hang[-1] if hang else next((ln for ln in reversed(lines) if ln.strip()), None)
+    return last and "".join(c if c.isprintable() else "?" for c in last.strip())[:400]
 
 
 def closing_lines(rows):

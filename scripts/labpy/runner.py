@@ -17,6 +17,9 @@ BASE_CMDLINE = ("console=ttyS0 rdinit=/init panic=-1 oops=panic memhp_default_st
                 "log_buf_len=4M no_timer_check dax_hmem.dyndbg=+p")
 SR_TYPE = "0xefffffff"  # E820_TYPE_SOFT_RESERVED
 DISCOVERY_TIMEOUT = 180
+# A stage still running after this share of the run's timeout per stage says where it hangs,
+# with time left to say it before the host kills the guest.
+HANG_REPORT_SHARE = 0.8
 COMMAND_LINE_SIZE = 2048  # arch/x86/include/asm/setup.h, with its NUL
 
 
@@ -227,7 +230,9 @@ class Lab:
             raise LabError(f"scenario {scenario.name}: kernel command line of {len(cmdline)} bytes, "
                            f"over x86's {COMMAND_LINE_SIZE - 1}")
         initrd = self.initrd(driver, scenario.modules)
-        script = f"LAB_AUTOLOAD={int(scenario.autoload)}\n" + "".join(
+        # The guest reports a hang after this share of its time per stage (guest/lib.sh).
+        hang_report = max(int(timeout * HANG_REPORT_SHARE / len(scenario.stages)), 1)
+        script = f"LAB_AUTOLOAD={int(scenario.autoload)}\nLAB_HANG_REPORT={hang_report}\n" + "".join(
             f"stage{i}() {{\n:\n{body}\n}}\n" for i, body in enumerate(scenario.stages, 1))
         files = {"scenario.sh": script, "base-cmdline": base}
         if len(scenario.stages) > 1:

@@ -2,7 +2,11 @@
 input that it rejects."""
 
 from dataclasses import replace
+import os
+import subprocess
 import sys
+import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -450,3 +454,59 @@ class StepsMessage(unittest.TestCase):
 
     def test_only_traces(self):
         self.assertEqual(analysis.last_message("+ false\n"), "")
+
+
+class HangReport(unittest.TestCase):
+    """The guest's report of a stage that hangs (guest/lib.sh), run by busybox's shell as in
+    the guest, over a made-up /proc."""
+    LIB = Path(__file__).resolve().parents[1] / "guest" / "lib.sh"
+    STACK = ("[<0>] __schedule+0x3e0/0x1000\n[<0>] schedule+0x27/0xa0\n"
+             "[<0>] wait_for_device_probe+0x90/0xb0\n[<0>] process_defer_work+0x20/0x90 [dax_hmem]\n"
+             "[<0>] process_one_work+0x1c7/0x3b0\n[<0>] worker_thread+0x4d/0x380\n[<0>] kthread+0xf0/0x120\n")
+
+    def setUp(self):
+        self.tmp = Path(self.enterContext(tempfile.TemporaryDirectory()))
+        for pid, comm, state in (("1", "init", "S (sleeping)"), ("17", "kworker/u8:1", "D (disk sleep)")):
+            task = self.tmp / "proc" / pid
+            task.mkdir(parents=True)
+            (task / "comm").write_text(comm + "\n")
+            (task / "status").write_text(f"Name:\t{comm}\nState:\t{state}\n")
+            (task / "stack").write_text(self.STACK)
+        (self.tmp / "steps.log").write_text("+ lab_wait v_dax_cxl_tried\n+ v_dax_cxl_tried\n"
+                                            "+ cat /sys/bus/dax/devices/dax0.0/size\n")
+
+    def sh(self, script):
+        env = dict(os.environ, LAB_CONSOLE=str(self.tmp / "console"), LAB_PROC=str(self.tmp / "proc"))
+        subprocess.run(["busybox", "sh", "-c", f'. "{self.LIB}"; LAB_OUT="{self.tmp}"; LAB_STAGE=2; {script}'],
+                       env=env, check=True, timeout=20)
+
+    def console(self):
+        return (self.tmp / "console").read_text()
+
+    def test_it_names_the_step_and_what_blocked_tasks_wait_in(self):
+        self.sh("LAB_HANG_REPORT=240 lab_report_hang")
+        last = self.console().splitlines()[-1]
+        self.assertRegex(last, analysis.HANG_REPORT)
+        self.assertTrue(last.endswith(
+            "hung: stage 2 still running after 240 s, at 'cat /sys/bus/dax/devices/dax0.0/size'; blocked: "
+            "kworker/u8:1 (wait_for_device_probe<process_defer_work<process_one_work<worker_thread)"), last)
+        self.assertIn("lab: blocked: 17 kworker/u8:1\n" + self.STACK, self.console())
+        self.assertNotIn("init", self.console())
+        # A run with it fails.
+        self.assertEqual(analysis.faults(self.console()), [last])
+
+    def test_the_watch_is_no_job_that_a_step_waits_for(self):
+        start = time.monotonic()
+        self.sh("LAB_HANG_REPORT=2; lab_watch_for_hang; (sleep 0.1 & wait); wait")
+        self.assertLess(time.monotonic() - start, 1.5)
+        self.assertFalse((self.tmp / "console").exists())
+        deadline = time.monotonic() + 10
+        while not (self.tmp / "console").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.3)
+        self.assertRegex(self.console().splitlines()[-1], analysis.HANG_REPORT)
+
+    def test_no_report_without_a_time(self):
+        self.sh("LAB_HANG_REPORT=; lab_watch_for_hang")
+        time.sleep(0.5)
+        self.assertFalse((self.tmp / "console").exists())
