@@ -47,10 +47,9 @@ use kernel::{
     },
 };
 
-/// The driver's data while bound: which device, so that its report lines go with it.
-pub(crate) struct HmemPlatformDriver {
-    host: c_int,
-}
+/// The driver. Its data while bound is itself, zero-sized: hmem.c's probe allocates nothing,
+/// and neither does the kernel crate's box of a zero-sized type.
+pub(crate) struct HmemPlatformDriver;
 
 impl platform::Driver for HmemPlatformDriver {
     type IdInfo = ();
@@ -60,7 +59,7 @@ impl platform::Driver for HmemPlatformDriver {
         pdev: &'bound platform::Device<Core<'_>>,
         _id_info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self, Error> + 'bound {
-        let host = HmemPlatform::from_probe(pdev).inspect_err(|_| {
+        let host = HmemPlatform::from_core(pdev).inspect_err(|_| {
             dev_err!(
                 pdev.as_ref(),
                 "not an hmem_platform device, refusing to bind\n"
@@ -76,14 +75,15 @@ impl platform::Driver for HmemPlatformDriver {
         // A failed probe leaves nothing: devres removes its hmem devices, as after an unbind.
         walk::<RegisterAtProbe>(&host).inspect_err(|_| disposition::forget(host.id()))?;
         summarise(host.device(), host.id(), "probe");
-        Ok(Self { host: host.id() })
+        Ok(Self)
     }
-}
 
-impl Drop for HmemPlatformDriver {
-    fn drop(&mut self) {
-        // Unbound: its hmem devices are gone, and a rebind decides anew.
-        disposition::forget(self.host);
+    fn unbind<'bound>(pdev: &'bound platform::Device<Core<'_>>, _this: Pin<&Self>) {
+        // Its hmem devices go with it (devres, after this), and a rebind decides anew. Only an
+        // "hmem_platform" device was bound.
+        if let Ok(host) = HmemPlatform::from_core(pdev) {
+            disposition::forget(host.id());
+        }
     }
 }
 

@@ -194,18 +194,18 @@ pub(crate) struct HmemPlatform<'a> {
 }
 
 impl<'a> HmemPlatform<'a> {
-    /// The device being probed (`to_hmem_platform_device()`), if it is named "hmem_platform";
-    /// `ENODEV` for any other device, which `driver_override` can bind here (hmem.c would
-    /// take it for a `struct hmem_platform_device`).
-    pub(crate) fn from_probe(pdev: &'a platform::Device<Core<'_>>) -> Result<Self> {
+    /// The device being probed or unbound (`to_hmem_platform_device()`), if it is named
+    /// "hmem_platform"; `ENODEV` for any other device, which `driver_override` can bind here
+    /// (hmem.c would take it for a `struct hmem_platform_device`).
+    pub(crate) fn from_core(pdev: &'a platform::Device<Core<'_>>) -> Result<Self> {
         let pdev = platform_device_named(pdev.as_ref(), HMEM_PLATFORM).ok_or(ENODEV)?;
         // SAFETY: Every platform device named "hmem_platform" is the `pdev` of a
         // `struct hmem_platform_device` (bus.h): device.c's and cxl_test's hmem_test.c's, the
         // only two, are.
         let hpdev = unsafe { kernel::container_of!(pdev, HmemPlatformDevice, pdev) };
-        // INVARIANT: A `Core` device is being probed: bound, with the device lock held, for the
-        // probe call, and the probe uses `Self` only within it (it is not `Send`, and is not
-        // kept in the driver's data).
+        // INVARIANT: A `Core` device is being probed or unbound: bound, with the device lock
+        // held, for the driver callback, which uses `Self` only within it (it is not `Send`,
+        // and is not kept in the driver's data).
         Ok(Self {
             // SAFETY: `container_of!` of a non-null pointer.
             hpdev: unsafe { NonNull::new_unchecked(hpdev) },
