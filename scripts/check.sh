@@ -8,8 +8,8 @@
 # fault-injection steps of each task-context entry point, two deferred-decision boots, 10-cycle
 # loops, one fuzz boot of two orders, every hostile case). Prints the timings, a line
 # 'check-failed: PART: WHAT' for each part that failed (the failed tests or scenarios by name,
-# or what is missing), a line 'check-failed-why: PART: SCENARIO: WHY' for each failed scenario,
-# and one closing line 'check: N passed, N failed, N parts skipped'.
+# or what is missing), a line 'check-failed-why: PART: SCENARIO: WHY' for each failed scenario
+# (the first ten), and one closing line 'check: N passed, N failed, N parts skipped'.
 #
 # The time budget: CI stops a run after 90 minutes, and its hosts run TCG guests 1.7 to 5
 # times slower than the machine the parts were timed on. An optional part runs only if, at the
@@ -163,6 +163,7 @@ done
 for r in "${reasons[@]:0:10}"; do
 	echo "check-failed-why: $r"
 done
+[ "${#reasons[@]}" -le 10 ] || echo "check-failed-why: and $((${#reasons[@]} - 10)) more (the parts' logs in $OUT)"
 parts=parts
 [ "${#skipped[@]}" -eq 1 ] && parts=part
 echo "check: $((unit_pass + scen_pass)) passed, $((unit_fail + scen_fail)) failed," \

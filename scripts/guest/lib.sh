@@ -35,13 +35,13 @@ lab_log() {
 }
 
 # The host can only kill a hung guest. So a stage still running after $LAB_HANG_REPORT
-# seconds (the host sets it below its timeout) says where it hangs, on the console that the
-# host keeps: each task in uninterruptible sleep with its kernel stack, then one line with the
-# step it is at and those tasks' innermost frames (make check repeats that line).
+# seconds (the host sets it below its timeout) says where it is, on the console that the host
+# keeps: each task in uninterruptible sleep with its kernel stack, then one line with the step
+# it is at and those tasks' innermost frames (make check repeats that line if the guest then
+# times out). A slow stage that goes on to finish in time passes.
 lab_watch_for_hang() {
 	[ -n "${LAB_HANG_REPORT:-}" ] || return 0
-	# Not a job of this shell, so that no step's bare "wait" waits for it (in ash, a subshell
-	# waits for its parent's jobs too).
+	# Not a job of this shell, so that no "wait" of it waits for the watcher.
 	( (sleep "$LAB_HANG_REPORT" && lab_report_hang) &)
 }
 
@@ -61,7 +61,7 @@ lab_report_hang() {
 		blocked="${blocked:+$blocked; }$comm (${frames%<})"
 	done
 	step=$(grep '^+ ' "$LAB_OUT/steps.log" 2>/dev/null | tail -n 1)
-	lab_log "hung: stage $LAB_STAGE still running after $LAB_HANG_REPORT s${step:+, at '${step#+ }'};" \
+	lab_log "stage $LAB_STAGE still running after $LAB_HANG_REPORT s${step:+, at '${step#+ }'};" \
 		"blocked: ${blocked:-no task}"
 }
 

@@ -80,9 +80,11 @@ def _problems(rows):
 def _console_end(run):
     """Where a timed-out guest stopped: the guest's hang report (analysis.HANG_REPORT), or
     else the console's last non-empty line, printable."""
+    if not run.get("run_dir"):
+        return None
     try:
         lines = (Path(run["run_dir"]) / "console.log").read_text(errors="replace").splitlines()
-    except (KeyError, OSError):
+    except OSError:
         return None
     hang = [ln for ln in lines if re.search(analysis.HANG_REPORT, ln)]
     last = hang[-1] if hang else next((ln for ln in reversed(lines) if ln.strip()), None)
@@ -96,9 +98,9 @@ def closing_lines(rows):
         if row["result"] == "pass":
             continue
         problem = next((p for s, p in _problems([row])), "no run finished")
-        timed_out = [r for r in row["runs"].values() if r["status"] == "timeout"]
-        end = _console_end(timed_out[0]) if timed_out else None
-        yield f"failed: {row['scenario']}: {problem}" + (f"; console ends: {end}" if end else "")
+        ends = [(d, _console_end(r)) for d, r in row["runs"].items() if r["status"] == "timeout"]
+        yield f"failed: {row['scenario']}: {problem}" + "".join(
+            f"; driver={d}'s console ends: {end}" for d, end in ends if end)
 
 
 def aligned(head, body):

@@ -488,12 +488,12 @@ class HangReport(unittest.TestCase):
         last = self.console().splitlines()[-1]
         self.assertRegex(last, analysis.HANG_REPORT)
         self.assertTrue(last.endswith(
-            "hung: stage 2 still running after 240 s, at 'cat /sys/bus/dax/devices/dax0.0/size'; blocked: "
+            "] stage 2 still running after 240 s, at 'cat /sys/bus/dax/devices/dax0.0/size'; blocked: "
             "kworker/u8:1 (wait_for_device_probe<process_defer_work<process_one_work<worker_thread)"), last)
         self.assertIn("lab: blocked: 17 kworker/u8:1\n" + self.STACK, self.console())
         self.assertNotIn("init", self.console())
-        # A run with it fails.
-        self.assertEqual(analysis.faults(self.console()), [last])
+        # Not a failure by itself: a slow stage may still finish in time.
+        self.assertEqual(analysis.faults(self.console()), [])
 
     def test_the_watch_is_no_job_that_a_step_waits_for(self):
         start = time.monotonic()

@@ -155,17 +155,17 @@ class ClosingLines(unittest.TestCase):
             rows = report.matrix([scenario()], {("s", "c"): run(), ("s", "rust"): hung}, ["c", "rust"])
             self.assertEqual(list(report.closing_lines(rows)),
                              ["failed: s: driver=rust: guest timed out after 600 s (console log: x); "
-                              "console ends: [   13.5] kexec_core: Starting new kernel?"])
+                              "driver=rust's console ends: [   13.5] kexec_core: Starting new kernel?"])
 
     def test_a_timeout_prefers_the_guests_hang_report(self):
         with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "console.log").write_text("lab: [240.10] hung: stage 1 still running after 240 s; "
+            Path(tmp, "console.log").write_text("lab: [240.10] stage 1 still running after 240 s; "
                                                 "blocked: modprobe (flush_work)\n[  250.0] later\n")
             hung = {"status": "timeout", "seconds": 300.0, "run_dir": tmp, "ranges": [], "failures": ["timed out"]}
             rows = report.matrix([scenario()], {("s", "c"): hung}, ["c"])
             self.assertEqual(list(report.closing_lines(rows)),
-                             ["failed: s: driver=c: timed out; console ends: lab: [240.10] hung: stage 1 still "
-                              "running after 240 s; blocked: modprobe (flush_work)"])
+                             ["failed: s: driver=c: timed out; driver=c's console ends: lab: [240.10] stage 1 "
+                              "still running after 240 s; blocked: modprobe (flush_work)"])
 
 
 if __name__ == "__main__":
