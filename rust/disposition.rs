@@ -165,6 +165,13 @@ impl Records {
         self.lines.insert_within_capacity(at, record).is_ok()
     }
 
+    /// Whether `lines` are in order and apart, as the records' lines must be.
+    fn in_order(lines: &[Record]) -> bool {
+        lines
+            .windows(2)
+            .all(|w| (w[0].host, w[0].span.end) < (w[1].host, w[1].span.start))
+    }
+
     /// Add `new`, cutting what it overlaps back to the rest. A host's records never overlap
     /// and are in address order, so those `new` overlaps lie together, from the first that
     /// ends at or after its start: found by a binary search, as a walk records its ranges in
@@ -243,6 +250,13 @@ fn merge(host: c_int, staged: KVec<Record>) -> usize {
     let mut lost = 0;
     if !staged.is_empty() {
         if let Some(mut records) = RecordsLock::lock() {
+            // A probe's walk when no other host has records (the usual boot, one host): its
+            // records, one per range in address order, become the records as they are,
+            // without an allocation or a copy.
+            if records.lines.is_empty() && Records::in_order(&staged) {
+                records.lines = staged;
+                return 0;
+            }
             // Room for them in one allocation, as each costs more than a record: about what
             // the walk staged beyond the lines its host has (the deferred walk's replace the
             // probe's pending ones). Short of memory, `record()` tries one by one.

@@ -92,7 +92,8 @@ impl DerefMut for RecordsGuard {
 /// none free records under the mutex.
 static STAGES: [Stage; 4] = [const { Stage::new() }; 4];
 
-/// A stage's first allocation, in records; it doubles from there.
+/// A stage's first allocation, in records; each next one is four times as large (64, 256,
+/// 1024), as each allocation costs more than many records.
 const STAGE_START: usize = 64;
 
 /// One walk's stage.
@@ -174,9 +175,16 @@ pub(crate) fn push_staged(host: &HmemPlatform<'_>, record: Record) -> Result<(),
     // SAFETY: `Stage::of(host)`; the reference ends with this call, which calls nothing that
     // stages.
     let lines = unsafe { stage.lines(host) };
-    // Room for the ranges of most hosts at once: each allocation costs more than a record.
-    if lines.capacity() == 0 && lines.reserve(STAGE_START, GFP_KERNEL).is_err() {
-        return Err(record);
+    // Room for the ranges of most hosts at once, then for four times as many.
+    if lines.len() == lines.capacity() {
+        let more = if lines.is_empty() {
+            STAGE_START
+        } else {
+            lines.len() * 3
+        };
+        if lines.reserve(more, GFP_KERNEL).is_err() {
+            return Err(record);
+        }
     }
     lines.push(record, GFP_KERNEL).map_err(|_| record)
 }

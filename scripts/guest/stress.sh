@@ -300,8 +300,8 @@ st_fault_tasks() {
 # the k-th slab allocation with dax_hmem's text on the stack (interval k, once), counted
 # from the bind of hmem_platform.0 on, in kernel threads only (task-filter): the walk runs
 # on a kworker, while the probe, which allocates in Rust (its report's records and their
-# stage), runs in this shell's bind. So k counts the deferred walk's allocations for either driver; the
-# task sweep covers the probe's.
+# stage), runs in this shell's bind. So k counts the deferred walk's allocations for either
+# driver; the task sweep covers the probe's.
 st_fault_deferred() {
 	k=$1
 	st_prepare
