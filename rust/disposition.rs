@@ -250,9 +250,10 @@ fn merge(host: c_int, staged: KVec<Record>) -> usize {
     let mut lost = 0;
     if !staged.is_empty() {
         if let Some(mut records) = RecordsLock::lock() {
-            // A probe's walk when no other host has records (the usual boot, one host): its
-            // records, one per range in address order, become the records as they are,
-            // without an allocation or a copy.
+            // Into an empty report (a usual boot: one host, its probe), the walk's records, in
+            // address order and apart, go as they are, without an allocation or a copy: all
+            // of a probe walk whose ranges await CXL, or what a walk staged before its first
+            // registration. The report keeps the stage's spare room (it grows fourfold).
             if records.lines.is_empty() && Records::in_order(&staged) {
                 records.lines = staged;
                 return 0;
