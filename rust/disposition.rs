@@ -128,6 +128,13 @@ pub(crate) struct Record {
     disposition: Disposition,
 }
 
+impl Record {
+    /// Whether it lies wholly before `other` in the records' order: by host, then address.
+    fn before(&self, other: &Record) -> bool {
+        (self.host, self.span.end) < (other.host, other.span.start)
+    }
+}
+
 impl Display for Record {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         // The range as "%pr" prints it, without the flags.
@@ -167,9 +174,7 @@ impl Records {
 
     /// Whether `lines` are in order and apart, as the records' lines must be.
     fn in_order(lines: &[Record]) -> bool {
-        lines
-            .windows(2)
-            .all(|w| (w[0].host, w[0].span.end) < (w[1].host, w[1].span.start))
+        lines.windows(2).all(|w| w[0].before(&w[1]))
     }
 
     /// Add `new`, cutting what it overlaps back to the rest. A host's records never overlap
@@ -178,9 +183,7 @@ impl Records {
     /// address order and 256 of them must not cost a scan each. Out of memory, the new
     /// decision goes in before the rest of a record it cuts: the report then lacks the rest.
     fn record(&mut self, new: Record) -> bool {
-        let mut at = self
-            .lines
-            .partition_point(|r| (r.host, r.span.end) < (new.host, new.span.start));
+        let mut at = self.lines.partition_point(|r| r.before(&new));
         let mut kept = true;
         let mut after = None;
         while let Some(&old) = self.lines.get(at) {

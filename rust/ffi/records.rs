@@ -177,15 +177,9 @@ pub(crate) fn push_staged(host: &HmemPlatform<'_>, record: Record) -> Result<(),
     // stages.
     let lines = unsafe { stage.lines(host) };
     // Room for the ranges of most hosts at once, then for four times as many.
-    if lines.len() == lines.capacity() {
-        let more = if lines.is_empty() {
-            STAGE_START
-        } else {
-            lines.len().saturating_mul(3)
-        };
-        if lines.reserve(more, GFP_KERNEL).is_err() {
-            return Err(record);
-        }
+    let more = lines.len().saturating_mul(3).max(STAGE_START);
+    if lines.len() == lines.capacity() && lines.reserve(more, GFP_KERNEL).is_err() {
+        return Err(record);
     }
     lines.push(record, GFP_KERNEL).map_err(|_| record)
 }
